@@ -1,0 +1,1 @@
+"""The one shared package: settings, server bootstrap, interceptors, telemetry, storage engines."""

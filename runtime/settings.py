@@ -1,0 +1,107 @@
+"""Typed settings for every process, read from OMNIPRICEX_* variables; invalid values stop start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNIPRICEX_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".omnipricex")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # Storage: SQLite files under data_dir unless a MongoDB URI is given.
+    mongodb_uri: SecretStr | None = None
+    mongodb_database_prefix: str = Field("omnipricex", pattern=r"^[A-Za-z0-9_]{1,32}$")
+
+    # Cache and rate limits: in-process unless a Redis URL is given.
+    redis_url: str | None = None
+    rate_limit_per_minute: int = Field(1200, ge=1, le=1_000_000)
+
+    # Credentials. Outside development both secrets must be set; in development they are
+    # generated once per data_dir so that every local process shares them.
+    jwt_secret: SecretStr | None = None
+    bootstrap_token: SecretStr | None = None
+    jwt_issuer: str = Field("omnipricex", min_length=1)
+    jwt_audience: str = Field("omnipricex-api", min_length=1)
+    access_token_ttl_seconds: int = Field(900, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(14 * 24 * 3600, ge=300, le=90 * 24 * 3600)
+    api_key_cache_seconds: float = Field(10.0, ge=0, le=300)
+
+    # Where each process listens; clients dial the same addresses.
+    product_address: str = "127.0.0.1:50051"
+    identity_address: str = "127.0.0.1:50052"
+    product_metrics_port: int = Field(9151, ge=0, le=65535)
+    identity_metrics_port: int = Field(9152, ge=0, le=65535)
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8000, ge=1, le=65535)
+
+    rpc_deadline_seconds: float = Field(5.0, gt=0, le=120)
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if self.env == "development":
+            return self
+        for name in ("jwt_secret", "bootstrap_token"):
+            value: SecretStr | None = getattr(self, name)
+            if value is None:
+                raise ValueError(f"OMNIPRICEX_{name.upper()} must be set when OMNIPRICEX_ENV=production")
+            if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ValueError(f"OMNIPRICEX_{name.upper()} must be at least {MIN_SECRET_LENGTH} characters")
+        return self
+
+    @property
+    def storage_engine(self) -> Literal["sqlite", "mongodb"]:
+        return "mongodb" if self.mongodb_uri is not None else "sqlite"
+
+    def sqlite_path(self, service: str) -> Path:
+        return self.data_dir / f"{service}.sqlite3"
+
+    def mongodb_database(self, service: str) -> str:
+        return f"{self.mongodb_database_prefix}_{service}"
+
+    def require_jwt_secret(self) -> str:
+        return self._secret("jwt_secret")
+
+    def require_bootstrap_token(self) -> str:
+        return self._secret("bootstrap_token")
+
+    def _secret(self, name: str) -> str:
+        value: SecretStr | None = getattr(self, name)
+        if value is not None:
+            return value.get_secret_value()
+        if self.env != "development":  # unreachable after validation; kept as a guard
+            raise RuntimeError(f"OMNIPRICEX_{name.upper()} is not set")
+        return _development_secret(self.data_dir, name)
+
+
+def _development_secret(data_dir: Path, name: str) -> str:
+    """Read or create a random secret under data_dir/secrets, readable only by its owner."""
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

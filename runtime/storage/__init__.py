@@ -1,0 +1,1 @@
+"""Storage engines shared by every service: SQLite files (embedded) and MongoDB (production)."""
