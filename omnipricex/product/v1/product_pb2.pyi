@@ -83,7 +83,7 @@ class Product(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     sku: _builtins.str
-    """Unique per organisation; 1-64 characters of letters, digits and "-_.:/"."""
+    """Unique per organisation; 1-64 characters of ASCII letters, digits and "-_.:"."""
     title: _builtins.str
     brand: _builtins.str
     gtin: _builtins.str
