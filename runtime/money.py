@@ -51,9 +51,7 @@ class Money:
             raise InvalidArgument(f"{amount!r} is not a decimal amount", field=field) from None
         scaled = value.scaleb(exponent)
         if scaled != scaled.to_integral_value():
-            raise InvalidArgument(
-                f"{amount!r} has more decimals than {currency} allows ({exponent})", field=field
-            )
+            raise InvalidArgument(f"{amount!r} has more decimals than {currency} allows ({exponent})", field=field)
         minor = int(scaled)
         if abs(minor) > MAX_AMOUNT_MINOR:
             raise InvalidArgument(f"{amount!r} is out of range", field=field)

@@ -89,16 +89,25 @@ class Settings(BaseSettings):
 
 
 def _development_secret(data_dir: Path, name: str) -> str:
-    """Read or create a random secret under data_dir/secrets, readable only by its owner."""
+    """Read or create a random secret under data_dir/secrets, readable only by its owner.
+
+    The file appears atomically (written aside, then linked into place), so processes starting
+    together all read the same complete value.
+    """
     folder = data_dir / "secrets"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / name
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
+    if not path.exists():
+        draft = folder / f".{name}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
