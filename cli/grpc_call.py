@@ -43,7 +43,7 @@ def main() -> None:
     try:
         print(call(args.address, args.method, args.body, args.token, args.timeout))
     except grpc.RpcError as error:
-        print(f"{error.code().name}: {error.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"{error.code().name}: {error.details()}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -12,7 +12,7 @@ from runtime.errors import InvalidArgument
 
 # Large enough for any retail price, small enough to stay exact in int64 and in JSON numbers.
 MAX_AMOUNT_MINOR = 10**15
-_DECIMAL = re.compile(r"^-?\d{1,16}(\.\d{1,4})?$")
+_DECIMAL = re.compile(r"^-?[0-9]{1,16}(\.[0-9]{1,4})?$")
 
 
 def currency_exponent(code: str, *, field: str = "currency") -> int:

@@ -1,0 +1,1 @@
+"""The product service: catalog, categories and the history of every price change."""
