@@ -72,12 +72,12 @@ CREATE INDEX IF NOT EXISTS audit_entries_by_actor ON audit_entries (organization
 """
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def _stamp(moment: datetime) -> int:
-    """Microseconds since the epoch: exact, and ordered like the times themselves."""
-    return (moment - _EPOCH) // _MICROSECOND
+    """Milliseconds since the epoch (MongoDB's precision too): ordered like the times themselves."""
+    return (moment - _EPOCH) // _MILLISECOND
 
 
 def _stamp_or_none(moment: datetime | None) -> int | None:
@@ -85,7 +85,7 @@ def _stamp_or_none(moment: datetime | None) -> int | None:
 
 
 def _time(stamp: int) -> datetime:
-    return _EPOCH + stamp * _MICROSECOND
+    return _EPOCH + stamp * _MILLISECOND
 
 
 def _time_or_none(stamp: int | None) -> datetime | None:
