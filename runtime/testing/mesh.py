@@ -1,4 +1,4 @@
-"""Runs the real mesh (identity, product, gateway) as separate processes for end-to-end tests."""
+"""Runs the real mesh (identity, product, gateway) as separate processes, on free ports, for tests and benchmarks."""
 
 from __future__ import annotations
 
