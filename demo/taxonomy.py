@@ -31,7 +31,9 @@ class LeafSpec:
     brands: tuple[str, ...]
     lines: tuple[str, ...]
     series: tuple[str, ...]
+    # Retail price range in whole euros of a model's entry variant (the first value of a priced axis).
     price_eur: tuple[int, int]
+    # Gross margin range, (price - cost) / price, in per cent.
     margin_pct: tuple[int, int]
     axes: tuple[VariantAxis, ...] = ()
     # Attributes fixed per model (material, colour of single-colour lines …).
@@ -113,7 +115,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_ELECTRONICS, "Computers", "Laptops"),
         ("Lenovo", "HP", "Dell", "ASUS", "Acer", "Apple", "Microsoft"),
         ('Ultrabook 14"', 'Laptop 15.6"', 'Gaming Laptop 16"', 'Convertible 13.3"', 'Business Laptop 14"'),
-        _TECH_SERIES, (449, 2499), (8, 16),
+        _TECH_SERIES, (449, 1899), (10, 16),
         (VariantAxis("capacity", ("8 GB / 256 GB", "16 GB / 512 GB", "16 GB / 1 TB", "32 GB / 1 TB"), (1, 3),
                      (1000, 1180, 1320, 1550)),),
         {"colour": ("Silver", "Space Grey", "Black", "Platinum")}, weight=5,
@@ -122,7 +124,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_ELECTRONICS, "Computers", "Monitors"),
         ("Dell", "LG", "Samsung", "ASUS", "BenQ", "AOC", "Philips"),
         ("Full HD Monitor", "QHD IPS Monitor", "4K UHD Monitor", "Curved Gaming Monitor", "USB-C Office Monitor"),
-        _TECH_SERIES, (119, 1299), (10, 20),
+        _TECH_SERIES, (119, 699), (10, 20),
         (VariantAxis("size", ('24"', '27"', '32"', '34"'), (1, 2), (1000, 1250, 1600, 1900)),),
     ),
     LeafSpec(
@@ -135,14 +137,14 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_ELECTRONICS, "Computers", "External Storage"),
         ("Samsung", "SanDisk", "WD", "Seagate", "Crucial", "Kingston"),
         ("Portable SSD", "External Hard Drive", "USB Flash Drive", "NVMe SSD"),
-        _TECH_SERIES, (39, 399), (12, 24),
-        (VariantAxis("capacity", ("500 GB", "1 TB", "2 TB", "4 TB"), (1, 3), (1000, 1500, 2300, 3800)),),
+        _TECH_SERIES, (39, 149), (12, 24),
+        (VariantAxis("capacity", ("500 GB", "1 TB", "2 TB", "4 TB"), (1, 3), (1000, 1400, 2100, 3400)),),
     ),
     LeafSpec(
         (_ELECTRONICS, "Phones & Tablets", "Smartphones"),
         ("Samsung", "Apple", "Google", "Xiaomi", "Motorola", "OnePlus", "Nothing"),
         ("5G Smartphone", "Foldable Smartphone", "Compact Smartphone", "Camera Smartphone"),
-        _TECH_SERIES, (149, 1449), (8, 15),
+        _TECH_SERIES, (149, 1299), (10, 15),
         (VariantAxis("capacity", ("128 GB", "256 GB", "512 GB"), (1, 2), (1000, 1120, 1350)),
          _colours(_TECH_COLOURS, 2)),
         weight=5,
@@ -151,7 +153,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_ELECTRONICS, "Phones & Tablets", "Tablets"),
         ("Apple", "Samsung", "Lenovo", "Xiaomi", "Microsoft"),
         ('Tablet 11"', 'Tablet 10.9"', 'Tablet 13" with Pen', "Kids Tablet"),
-        _TECH_SERIES, (99, 1199), (9, 18),
+        _TECH_SERIES, (99, 999), (10, 18),
         (VariantAxis("capacity", ("64 GB", "128 GB", "256 GB"), (1, 2), (1000, 1150, 1400)),
          _colours(("Space Grey", "Silver", "Blue", "Graphite"), 2)),
     ),
@@ -159,7 +161,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_ELECTRONICS, "TV & Video", "Televisions"),
         ("Samsung", "LG", "Sony", "Philips", "TCL", "Hisense", "Panasonic"),
         ("4K UHD Smart TV", "OLED TV", "QLED TV", "Mini LED TV", "Ambilight 4K TV"),
-        _TECH_SERIES, (299, 2999), (8, 16),
+        _TECH_SERIES, (299, 1199), (10, 16),
         (VariantAxis("size", ('43"', '50"', '55"', '65"', '75"'), (1, 3), (1000, 1150, 1350, 1800, 2600)),),
         weight=4,
     ),
@@ -195,7 +197,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_HOME, "Cookware", "Frying Pans"),
         ("Tefal", "WMF", "Fissler", "Le Creuset", "Zwilling", "Nordvik"),
         ("Non-Stick Frying Pan", "Induction Frying Pan", "Wok", "Grill Pan"),
-        _HOME_SERIES, (14, 189), (40, 55),
+        _HOME_SERIES, (14, 129), (40, 55),
         (VariantAxis("size", ("20 cm", "24 cm", "28 cm", "32 cm"), (1, 3), (1000, 1150, 1300, 1500)),),
         {"material": ("Stainless Steel", "Cast Iron", "Aluminium", "Carbon Steel")},
     ),
@@ -217,7 +219,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_FASHION, "Women", "Dresses"),
         ("Mango", "Vero Moda", "Esprit", "s.Oliver", "Tommy Hilfiger", "Guess"),
         ("Wrap Dress", "Midi Dress", "Shirt Dress", "Maxi Dress", "Knit Dress"),
-        _FASHION_SERIES, (19, 149), (45, 62), (VariantAxis("size", _APPAREL_SIZES[:5], (3, 5)),),
+        _FASHION_SERIES, (19, 149), (45, 60), (VariantAxis("size", _APPAREL_SIZES[:5], (3, 5)),),
         {"colour": _FASHION_COLOURS, "material": ("Cotton", "Viscose", "Linen", "Polyester")}, weight=4,
     ),
     LeafSpec(
@@ -242,7 +244,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         ("Eastpak", "Herschel", "Fjällräven", "The North Face", "Samsonite", "Deuter"),
         ("Daypack", "Laptop Backpack", "Rolltop Backpack", "Travel Backpack"),
         _FASHION_SERIES, (29, 189), (40, 55), (_colours(_FASHION_COLOURS),),
-        {"capacity": ("16 L", "20 L", "24 L", "30 L"), "material": ("Polyester", "Nylon", "Vinylon F")},
+        {"capacity": ("16 L", "20 L", "24 L", "30 L"), "material": ("Polyester", "Nylon", "Recycled Polyester", "Waxed Canvas")},
     ),
     # Sports & Outdoors
     LeafSpec(
@@ -277,15 +279,15 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_SPORTS, "Fitness", "Dumbbells"),
         ("Bowflex", "Kettler", "Gorilla Sports", "Hammer", "Capital Sports", "Nordvik"),
         ("Adjustable Dumbbell", "Hex Dumbbell", "Neoprene Dumbbell Pair", "Dumbbell Set"),
-        _SPORT_SERIES, (19, 449), (30, 45),
-        (VariantAxis("weight", ("2 kg", "5 kg", "10 kg", "20 kg", "24 kg"), (1, 3), (1000, 1600, 2600, 4500, 5200)),),
+        _SPORT_SERIES, (9, 49), (30, 45),
+        (VariantAxis("weight", ("2 kg", "5 kg", "10 kg", "20 kg", "24 kg"), (1, 3), (1000, 2200, 4000, 7500, 9000)),),
         {"material": ("Cast Iron", "Neoprene", "Rubber", "Chrome")},
     ),
     LeafSpec(
         (_SPORTS, "Camping", "Tents"),
         ("Vaude", "Coleman", "MSR", "Jack Wolfskin", "Salewa", "Nordisk"),
         ("Dome Tent", "Tunnel Tent", "Ultralight Backpacking Tent", "Family Tent", "Pop-Up Tent"),
-        _SPORT_SERIES, (49, 799), (30, 45),
+        _SPORT_SERIES, (49, 449), (30, 45),
         (VariantAxis("capacity", ("1 person", "2 persons", "3 persons", "4 persons"), (1, 2),
                      (1000, 1200, 1450, 1700)),),
         {"colour": ("Green", "Olive", "Sand", "Orange", "Grey")},
@@ -315,14 +317,14 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_BEAUTY, "Skincare", "Face Creams"),
         ("Nivea", "L'Oréal Paris", "La Roche-Posay", "Clinique", "Eucerin", "Weleda"),
         ("Day Cream SPF 30", "Night Cream", "Moisturising Gel", "Anti-Ageing Serum", "Eye Cream"),
-        _BEAUTY_SERIES, (5, 89), (40, 60),
+        _BEAUTY_SERIES, (5, 59), (40, 60),
         (VariantAxis("capacity", ("30 ml", "50 ml", "75 ml"), (1, 2), (1000, 1500, 2000)),),
     ),
     LeafSpec(
         (_BEAUTY, "Fragrances"),
         ("Hugo Boss", "Calvin Klein", "Dior", "Chanel", "Davidoff", "Joop!", "Armani"),
         ("Eau de Parfum", "Eau de Toilette", "Parfum", "Eau de Cologne"),
-        _BEAUTY_SERIES, (19, 189), (30, 45),
+        _BEAUTY_SERIES, (19, 119), (30, 45),
         (VariantAxis("capacity", ("30 ml", "50 ml", "100 ml"), (1, 3), (1000, 1350, 1900)),), weight=4,
     ),
     LeafSpec(
@@ -342,7 +344,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_GARDEN, "Power Tools", "Cordless Drills"),
         ("Bosch", "Makita", "DeWalt", "Metabo", "Einhell", "Milwaukee", "Ryobi"),
         ("18 V Cordless Drill Driver", "Cordless Combi Drill", "Cordless Impact Driver", "12 V Compact Drill"),
-        _GARDEN_SERIES, (49, 399), (22, 35),
+        _GARDEN_SERIES, (49, 249), (22, 35),
         (VariantAxis("kit", ("Bare Tool", "with 2.0 Ah Battery", "with 2 × 4.0 Ah Batteries"), (1, 3),
                      (1000, 1350, 1800)),),
     ),
@@ -363,8 +365,8 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_PETS, "Dogs", "Dog Food"),
         ("Royal Canin", "Hill's", "Purina", "Wolf of Wilderness", "Josera", "Nordvik"),
         ("Dry Dog Food Chicken", "Dry Dog Food Lamb & Rice", "Dry Dog Food Salmon", "Dry Dog Food Turkey"),
-        _PET_SERIES, (9, 89), (20, 35),
-        (VariantAxis("capacity", ("2 kg", "4 kg", "12 kg", "15 kg"), (1, 2), (1000, 1800, 4200, 5000)),),
+        _PET_SERIES, (8, 22), (20, 35),
+        (VariantAxis("capacity", ("2 kg", "4 kg", "12 kg", "15 kg"), (1, 2), (1000, 1700, 3800, 4500)),),
     ),
     LeafSpec(
         (_PETS, "Cats", "Scratching Posts"),

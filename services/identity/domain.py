@@ -157,7 +157,9 @@ def role_from_number(value: int, *, field: str = "role") -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise InvalidArgument("a role is required: viewer, analyst, pricing manager, admin or owner", field=field) from None
+        raise InvalidArgument(
+            "a role is required: viewer, analyst, pricing manager, admin or owner", field=field
+        ) from None
 
 
 # --- role rules -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,6 +23,8 @@ MAX_REASON_LENGTH = 1000
 MAX_CATEGORY_NAME_LENGTH = 200
 MAX_STOCK = 2**63 - 1
 GTIN_LENGTHS = frozenset({8, 12, 13, 14})
+# Unicode category Cc: C0 controls, DEL and C1 controls (line breaks, tabs, NUL…).
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class ProductStatus(enum.StrEnum):
@@ -153,6 +154,16 @@ class ProductChange:
     after: Product
 
 
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """Why one row of a bulk call was refused; for CSV the row is the data record, header excluded."""
+
+    row: int
+    sku: str
+    field: str
+    message: str
+
+
 # --- validation -------------------------------------------------------------------------------
 
 
@@ -242,7 +253,7 @@ def _text(value: str, name: str, maximum: int, *, required: bool = False) -> str
         raise InvalidArgument(f"{name} is required", field=name)
     if len(text) > maximum:
         raise InvalidArgument(f"{name} must be at most {maximum} characters, got {len(text)}", field=name)
-    if any(unicodedata.category(char) == "Cc" for char in text):
+    if _CONTROL_CHARACTERS.search(text):
         raise InvalidArgument(f"{name} must not contain control characters such as line breaks", field=name)
     return text
 
@@ -612,7 +623,10 @@ def tree_order(categories: Iterable[Category]) -> list[Category]:
         category = pending.pop()
         ordered.append(category)
         pending.extend(sorted(children.get(category.id, []), key=_sibling_order, reverse=True))
-    return ordered
+    # A parent deleted while a child was being added leaves an orphan; list it rather than hide it.
+    placed = {category.id for category in ordered}
+    orphans = [c for parent, group in children.items() if parent and parent not in placed for c in group]
+    return ordered + sorted(orphans, key=_sibling_order)
 
 
 def _sibling_order(category: Category) -> tuple[str, str]:

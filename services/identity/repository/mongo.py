@@ -7,8 +7,8 @@ writes so that every interleaving ends in a safe state (see rotate_refresh_token
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
@@ -107,20 +107,17 @@ def _refresh_token_doc(token: RefreshToken) -> Document:
 
 
 def _refresh_token(doc: Document) -> RefreshToken:
-    return RefreshToken(**{key: doc[key] for key in _refresh_token_doc.__annotations__ and _REFRESH_FIELDS})
-
-
-_REFRESH_FIELDS = (
-    "id",
-    "family_id",
-    "user_id",
-    "organization_id",
-    "token_hash",
-    "created_at",
-    "expires_at",
-    "used_at",
-    "revoked_at",
-)
+    return RefreshToken(
+        id=doc["id"],
+        family_id=doc["family_id"],
+        user_id=doc["user_id"],
+        organization_id=doc["organization_id"],
+        token_hash=doc["token_hash"],
+        created_at=doc["created_at"],
+        expires_at=doc["expires_at"],
+        used_at=doc["used_at"],
+        revoked_at=doc["revoked_at"],
+    )
 
 
 def _api_key_doc(key: ApiKey) -> Document:
@@ -165,10 +162,16 @@ def _audit_doc(entry: AuditEntry) -> Document:
 
 
 def _audit_entry(doc: Document) -> AuditEntry:
-    return AuditEntry(**{key: doc[key] for key in _audit_doc.__annotations__ and _AUDIT_FIELDS})
-
-
-_AUDIT_FIELDS = ("id", "organization_id", "actor_id", "action", "resource", "outcome", "trace_id", "time")
+    return AuditEntry(
+        id=doc["id"],
+        organization_id=doc["organization_id"],
+        actor_id=doc["actor_id"],
+        action=doc["action"],
+        resource=doc["resource"],
+        outcome=doc["outcome"],
+        trace_id=doc["trace_id"],
+        time=doc["time"],
+    )
 
 
 class MongoIdentityRepository:
@@ -233,7 +236,7 @@ class MongoIdentityRepository:
         if before_doc is None:
             raise Conflict("the user was changed by someone else meanwhile; read it again and retry")
         before = _user(before_doc)
-        after = User(**{**_user_doc(user), "role": user.role, "version": user.version + 1})
+        after = replace(before, role=user.role, disabled=user.disabled, version=before.version + 1)
         if loses_an_owner(before, after):
             # Counted after our own write: of two changes racing to remove the last two owners, the later
             # one always sees zero and undoes itself, so the organisation never stays without an owner.
@@ -246,7 +249,7 @@ class MongoIdentityRepository:
                     {"$set": {"role": int(before.role), "disabled": before.disabled}, "$inc": {"version": 1}},
                 )
                 raise FailedPrecondition(LAST_OWNER_MESSAGE)
-        return User(**{**_user_doc(before), "role": user.role, "disabled": user.disabled, "version": after.version})
+        return after
 
     async def set_password_hash(self, organization_id: str, user_id: str, password_hash: str) -> None:
         await self._db.users.update_one(
@@ -371,6 +374,3 @@ class MongoIdentityRepository:
         cursor = self._db.audit_entries.find(query, _NO_ID)
         docs = await cursor.sort([("time", DESCENDING), ("id", DESCENDING)]).limit(limit).to_list()
         return [_audit_entry(doc) for doc in docs]
-
-
-def _unused(_: Any) -> None: ...
