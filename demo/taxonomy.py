@@ -352,7 +352,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         (_GARDEN, "Lawn Mowers"),
         ("Bosch", "Gardena", "Husqvarna", "Einhell", "Stihl", "Worx"),
         ("Cordless Lawn Mower", "Robotic Lawn Mower", "Petrol Lawn Mower", "Electric Lawn Mower"),
-        _GARDEN_SERIES, (99, 1499), (22, 35), (), {"cutting width": ("32 cm", "37 cm", "42 cm", "46 cm")},
+        _GARDEN_SERIES, (99, 1499), (22, 35), (), {"cutting_width": ("32 cm", "37 cm", "42 cm", "46 cm")},
     ),
     LeafSpec(
         (_GARDEN, "Barbecues"),

@@ -84,8 +84,10 @@ def test_up_seeds_once_and_stops_cleanly(tmp_path: Path) -> None:
         assert "admin@demo.local" in banner
         token = httpx.post(f"{base}/v1/auth/token", json={"email": "admin@demo.local", "password": PASSWORD}).json()
         assert count_products(base, token["access_token"]) >= 1000
-        categories = httpx.get(f"{base}/v1/categories", headers={"authorization": f"Bearer {token['access_token']}"})
+        headers = {"authorization": f"Bearer {token['access_token']}"}
+        categories = httpx.get(f"{base}/v1/categories", headers=headers)
         assert len(categories.json()["items"]) >= 8
+        httpx.patch(f"{base}/v1/products/DEMO-000001", json={"price": "1234.00"}, headers=headers).raise_for_status()
     finally:
         stop(process, data_dir, signal.SIGTERM)
 
@@ -94,11 +96,10 @@ def test_up_seeds_once_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         wait_for_banner(process, log)
         token = httpx.post(f"{base}/v1/auth/token", json={"email": "admin@demo.local", "password": PASSWORD}).json()
-        httpx.patch(
-            f"{base}/v1/products/DEMO-000001",
-            json={"price": "1234.00"},
-            headers={"authorization": f"Bearer {token['access_token']}"},
-        ).raise_for_status()
+        product = httpx.get(
+            f"{base}/v1/products/DEMO-000001", headers={"authorization": f"Bearer {token['access_token']}"}
+        ).json()
+        assert product["price"] == "1234.00", "a restart must not re-seed over the team's changes"
     finally:
         stop(process, data_dir, signal.SIGINT)
     assert (data_dir / "demo-seeded").exists()
