@@ -63,7 +63,9 @@ def count_products(base: str, token: str) -> int:
     total, cursor = 0, ""
     with httpx.Client(base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=30) as client:
         while True:
-            params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            params: dict[str, str | int] = {"limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
             page = client.get("/v1/products", params=params).json()
             total += len(page["items"])
             cursor = page.get("next_cursor") or ""
