@@ -74,7 +74,8 @@ _SPORT_SERIES = ("Trail", "Tempo", "Velocity", "Summit", "Endurance", "Flow", "A
 _TOY_SERIES = ("Adventure", "Explorer", "Junior", "Classic", "Deluxe", "Family", "Mini", "Mega")
 _BEAUTY_SERIES = ("Hydra", "Pure", "Radiance", "Sensitive", "Intense", "Nuit", "Aqua", "Velvet")
 _GARDEN_SERIES = ("Pro", "Power", "Easy", "Advanced", "Universal", "Compact", "Heavy Duty", "Premium")
-_PET_SERIES = ("Adult", "Senior", "Puppy", "Sensitive", "Grain Free", "Active", "Classic", "Deluxe")
+_DOG_FOOD_SERIES = ("Adult", "Senior", "Puppy", "Sensitive", "Grain Free", "Active", "Light", "Large Breed")
+_CAT_SERIES = ("Cosy", "Tower", "Comfort", "Classic", "Deluxe", "Lounge", "Jungle", "Castle")
 
 
 def _colours(palette: tuple[str, ...], most: int = 3) -> VariantAxis:
@@ -244,7 +245,8 @@ LEAVES: tuple[LeafSpec, ...] = (
         ("Eastpak", "Herschel", "Fjällräven", "The North Face", "Samsonite", "Deuter"),
         ("Daypack", "Laptop Backpack", "Rolltop Backpack", "Travel Backpack"),
         _FASHION_SERIES, (29, 189), (40, 55), (_colours(_FASHION_COLOURS),),
-        {"capacity": ("16 L", "20 L", "24 L", "30 L"), "material": ("Polyester", "Nylon", "Recycled Polyester", "Waxed Canvas")},
+        {"capacity": ("16 L", "20 L", "24 L", "30 L"),
+         "material": ("Polyester", "Nylon", "Recycled Polyester", "Waxed Canvas")},
     ),
     # Sports & Outdoors
     LeafSpec(
@@ -345,7 +347,7 @@ LEAVES: tuple[LeafSpec, ...] = (
         ("Bosch", "Makita", "DeWalt", "Metabo", "Einhell", "Milwaukee", "Ryobi"),
         ("18 V Cordless Drill Driver", "Cordless Combi Drill", "Cordless Impact Driver", "12 V Compact Drill"),
         _GARDEN_SERIES, (49, 249), (22, 35),
-        (VariantAxis("kit", ("Bare Tool", "with 2.0 Ah Battery", "with 2 × 4.0 Ah Batteries"), (1, 3),
+        (VariantAxis("kit", ("Bare Tool", "with 2.0 Ah Battery", "with 2x 4.0 Ah Batteries"), (1, 3),
                      (1000, 1350, 1800)),),
     ),
     LeafSpec(
@@ -364,15 +366,15 @@ LEAVES: tuple[LeafSpec, ...] = (
     LeafSpec(
         (_PETS, "Dogs", "Dog Food"),
         ("Royal Canin", "Hill's", "Purina", "Wolf of Wilderness", "Josera", "Nordvik"),
-        ("Dry Dog Food Chicken", "Dry Dog Food Lamb & Rice", "Dry Dog Food Salmon", "Dry Dog Food Turkey"),
-        _PET_SERIES, (8, 22), (20, 35),
+        ("Dry Dog Food Chicken", "Dry Dog Food Lamb", "Dry Dog Food Salmon", "Dry Dog Food Turkey"),
+        _DOG_FOOD_SERIES, (8, 22), (20, 35),
         (VariantAxis("capacity", ("2 kg", "4 kg", "12 kg", "15 kg"), (1, 2), (1000, 1700, 3800, 4500)),),
     ),
     LeafSpec(
         (_PETS, "Cats", "Scratching Posts"),
         ("Trixie", "Kerbl", "Nordvik", "Catit"),
         ("Scratching Post", "Cat Tree", "Scratching Board", "Wall-Mounted Cat Tree"),
-        _PET_SERIES, (19, 199), (35, 50), (_colours(("Grey", "Beige", "Cream", "Taupe"), 2),),
+        _CAT_SERIES, (19, 199), (35, 50), (_colours(("Grey", "Beige", "Cream", "Taupe"), 2),),
         {"material": ("Sisal", "Plush", "Cardboard")},
     ),
 )
