@@ -117,6 +117,8 @@ class AuditEntry:
 
 
 def normalise_email(raw: str, *, field: str = "email") -> str:
+    if len(raw) > 4 * MAX_EMAIL_LENGTH:  # refused before any work is spent on it
+        raise InvalidArgument(f"email addresses are at most {MAX_EMAIL_LENGTH} characters", field=field)
     email = raw.strip().lower()
     if not email:
         raise InvalidArgument("an email address is required", field=field)
@@ -128,8 +130,10 @@ def normalise_email(raw: str, *, field: str = "email") -> str:
     return email
 
 
-def normalise_password(raw: str) -> str:
+def normalise_password(raw: str, *, field: str = "password") -> str:
     """NFKC so that the same password typed on different keyboards hashes the same way."""
+    if len(raw) > MAX_PASSWORD_LENGTH:  # refused before any work is spent on it
+        raise InvalidArgument(f"passwords are at most {MAX_PASSWORD_LENGTH} characters", field=field)
     return unicodedata.normalize("NFKC", raw)
 
 

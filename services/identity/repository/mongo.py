@@ -44,6 +44,7 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
     "refresh_families": [
         IndexModel([("family_id", ASCENDING)], unique=True),
         IndexModel([("organization_id", ASCENDING), ("user_id", ASCENDING)]),
+        IndexModel([("expires_at", ASCENDING)]),
     ],
     "api_keys": [
         IndexModel([("id", ASCENDING)], unique=True),
@@ -52,9 +53,7 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
     "audit_entries": [
         IndexModel([("organization_id", ASCENDING), ("id", ASCENDING)], unique=True),
         IndexModel([("organization_id", ASCENDING), ("time", DESCENDING), ("id", DESCENDING)]),
-        IndexModel(
-            [("organization_id", ASCENDING), ("actor_id", ASCENDING), ("time", DESCENDING), ("id", DESCENDING)]
-        ),
+        IndexModel([("organization_id", ASCENDING), ("actor_id", ASCENDING), ("time", DESCENDING), ("id", DESCENDING)]),
     ],
 }
 
@@ -148,10 +147,9 @@ def _api_key(doc: Document) -> ApiKey:
     )
 
 
-def _audit_doc(entry: AuditEntry) -> Document:
+def _audit_fields(entry: AuditEntry) -> Document:
+    """Everything but the key (organization_id, id), which an upsert copies from its filter."""
     return {
-        "id": entry.id,
-        "organization_id": entry.organization_id,
         "actor_id": entry.actor_id,
         "action": entry.action,
         "resource": entry.resource,
@@ -259,15 +257,16 @@ class MongoIdentityRepository:
     # --- refresh tokens ---
 
     async def add_refresh_token(self, token: RefreshToken) -> None:
+        # The family document carries what spans the family: its revocation and its newest expiry.
         await self._db.refresh_families.update_one(
             {"family_id": token.family_id},
             {
                 "$setOnInsert": {
-                    "family_id": token.family_id,
                     "organization_id": token.organization_id,
                     "user_id": token.user_id,
                     "revoked_at": None,
-                }
+                },
+                "$max": {"expires_at": token.expires_at},
             },
             upsert=True,
         )
@@ -286,8 +285,12 @@ class MongoIdentityRepository:
             return False
         await self._db.refresh_tokens.insert_one(_refresh_token_doc(successor))
         # A revocation flags the family before it revokes the tokens. Either it flagged it before this
-        # read (we revoke the successor ourselves) or its token sweep starts after our insert (and takes it).
-        family = await self._db.refresh_families.find_one({"family_id": successor.family_id})
+        # step (we revoke the successor ourselves) or its token sweep starts after our insert (and takes it).
+        family = await self._db.refresh_families.find_one_and_update(
+            {"family_id": successor.family_id},
+            {"$max": {"expires_at": successor.expires_at}},
+            return_document=ReturnDocument.AFTER,
+        )
         if family is not None and family.get("revoked_at") is not None:
             await self._db.refresh_tokens.update_one({"id": successor.id}, {"$set": {"revoked_at": now}})
             return False
@@ -312,18 +315,15 @@ class MongoIdentityRepository:
         return [_refresh_token(doc) for doc in docs]
 
     async def delete_expired_refresh_families(self, now: datetime) -> int:
-        pipeline: list[Document] = [
-            {"$group": {"_id": "$family_id", "newest": {"$max": "$expires_at"}}},
-            {"$match": {"newest": {"$lte": now}}},
-        ]
-        cursor = await self._db.refresh_tokens.aggregate(pipeline)
-        family_ids = [doc["_id"] async for doc in cursor]
         deleted = 0
-        for start in range(0, len(family_ids), _PURGE_BATCH):
-            batch = {"family_id": {"$in": family_ids[start : start + _PURGE_BATCH]}}
+        while True:
+            expired = self._db.refresh_families.find({"expires_at": {"$lte": now}}, {"_id": False, "family_id": True})
+            family_ids = [doc["family_id"] for doc in await expired.limit(_PURGE_BATCH).to_list()]
+            if not family_ids:
+                return deleted
+            batch = {"family_id": {"$in": family_ids}}
             deleted += (await self._db.refresh_tokens.delete_many(batch)).deleted_count
             await self._db.refresh_families.delete_many(batch)
-        return deleted
 
     # --- API keys ---
 
@@ -355,7 +355,7 @@ class MongoIdentityRepository:
                 [
                     UpdateOne(
                         {"organization_id": e.organization_id, "id": e.id},
-                        {"$setOnInsert": _audit_doc(e)},
+                        {"$setOnInsert": _audit_fields(e)},
                         upsert=True,
                     )
                     for e in entries

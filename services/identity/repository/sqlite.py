@@ -305,9 +305,7 @@ class SqliteIdentityRepository:
         )
 
     async def refresh_family(self, family_id: str) -> list[RefreshToken]:
-        rows = await self._all(
-            "SELECT * FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, id", (family_id,)
-        )
+        rows = await self._all("SELECT * FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, id", (family_id,))
         return [_refresh_token(row) for row in rows]
 
     async def delete_expired_refresh_families(self, now: datetime) -> int:
