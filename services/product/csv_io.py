@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from runtime.errors import DomainError, InvalidArgument
 from runtime.money import Money
-
 from services.product.domain import MoneyInput, Product, ProductDraft, ProductStatus, RowError
 
 COLUMNS = (
@@ -79,8 +78,9 @@ def parse_csv(data: bytes) -> ParsedCsv:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
         raise InvalidArgument(
-            f"the CSV is not UTF-8: byte 0x{data[error.start]:02x} at offset {error.start} cannot be decoded",
+            f"the CSV is not UTF-8: byte 0x{data[error.start]:02x} at offset {error.start} (line {line})",
             field="csv",
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from runtime.errors import AlreadyExists, InvalidArgument, NotFound
+from runtime.errors import AlreadyExists, InvalidArgument
 from runtime.money import MAX_AMOUNT_MINOR, Money, currency_exponent
 
 SKU_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -23,6 +23,8 @@ MAX_REASON_LENGTH = 1000
 MAX_CATEGORY_NAME_LENGTH = 200
 MAX_STOCK = 2**63 - 1
 GTIN_LENGTHS = frozenset({8, 12, 13, 14})
+# Codes already found valid: a bulk call checks the same few currencies thousands of times.
+_CHECKED_CURRENCIES: set[str] = set()
 # Unicode category Cc: C0 controls, DEL and C1 controls (line breaks, tabs, NUL…).
 _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -186,22 +188,25 @@ def validate_draft(draft: ProductDraft) -> ProductContent:
 
     A draft without a status gets ACTIVE here; callers that keep an existing status replace it.
     """
+    title = _text(draft.title, "title", MAX_TITLE_LENGTH, required=True)
+    brand = _text(draft.brand, "brand", MAX_BRAND_LENGTH)
+    gtin = validate_gtin(draft.gtin)
+    mpn = _text(draft.mpn, "mpn", MAX_MPN_LENGTH)
+    category_id = _reference(draft.category_id)
     if draft.price is None:
         raise InvalidArgument("price is required", field="price")
     price = _money(draft.price, "price")
     if price.amount_minor <= 0:
         raise InvalidArgument("price must be greater than zero", field="price")
-    cost = _optional_money(draft.cost, "cost", price.currency)
-    map_price = _optional_money(draft.map_price, "map_price", price.currency)
     return ProductContent(
-        title=_text(draft.title, "title", MAX_TITLE_LENGTH, required=True),
-        brand=_text(draft.brand, "brand", MAX_BRAND_LENGTH),
-        gtin=validate_gtin(draft.gtin),
-        mpn=_text(draft.mpn, "mpn", MAX_MPN_LENGTH),
-        category_id=_reference(draft.category_id),
-        cost=cost,
+        title=title,
+        brand=brand,
+        gtin=gtin,
+        mpn=mpn,
+        category_id=category_id,
+        cost=_optional_money(draft.cost, "cost", price.currency),
         price=price,
-        map_price=map_price,
+        map_price=_optional_money(draft.map_price, "map_price", price.currency),
         stock=_stock(draft.stock),
         attributes=_attributes(draft.attributes),
         status=draft.status or ProductStatus.ACTIVE,
@@ -227,7 +232,9 @@ def gtin_check_digit(body: str) -> int:
 
 
 def _money(value: MoneyInput, name: str) -> Money:
-    currency_exponent(value.currency, field=f"{name}.currency")
+    if value.currency not in _CHECKED_CURRENCIES:
+        currency_exponent(value.currency, field=f"{name}.currency")
+        _CHECKED_CURRENCIES.add(value.currency)
     if value.amount_minor < 0:
         raise InvalidArgument(f"{name} must not be negative", field=name)
     if value.amount_minor > MAX_AMOUNT_MINOR:
@@ -300,9 +307,7 @@ def _preview(value: object) -> str:
 # --- creating and changing products -------------------------------------------------------------
 
 
-def new_product(organization_id: str, draft: ProductDraft, *, now: datetime) -> Product:
-    sku = validate_sku(draft.sku)
-    content = validate_draft(draft)
+def new_product(organization_id: str, sku: str, content: ProductContent, *, now: datetime) -> Product:
     return Product(
         organization_id=organization_id,
         sku=sku,
@@ -345,11 +350,10 @@ def with_content(product: Product, content: ProductContent, *, now: datetime) ->
     )
 
 
-def upserted(existing: Product, draft: ProductDraft, *, now: datetime) -> Product:
-    """An existing product replaced by a full draft (bulk upsert, CSV import)."""
-    content = validate_draft(draft)
-    if draft.status is None:
-        # An upsert row without a status must not revive an archived product.
+def upserted(existing: Product, content: ProductContent, *, status_given: bool, now: datetime) -> Product:
+    """An existing product replaced by the full content of a bulk row or CSV record."""
+    if not status_given:
+        # A row without a status must not revive an archived product.
         content = replace(content, status=existing.status)
     return with_content(existing, content, now=now)
 
@@ -584,7 +588,7 @@ def check_category_placement(category: Category, tree: Mapping[str, Category]) -
     """
     if category.parent_id:
         if category.parent_id not in tree:
-            raise NotFound(f"parent category {category.parent_id!r} does not exist", field="parent_id")
+            raise InvalidArgument(f"parent category {category.parent_id!r} does not exist", field="parent_id")
         ancestor_id = category.parent_id
         while ancestor_id:
             if ancestor_id == category.id:

@@ -15,11 +15,11 @@ class ProductRepository(Protocol):
 
     async def get_many(self, organization_id: str, skus: Collection[str]) -> dict[str, Product]: ...
 
-    async def list(self, organization_id: str, query: ProductQuery, *, after_sku: str, limit: int) -> list[Product]:
+    async def find(self, organization_id: str, query: ProductQuery, *, after_sku: str, limit: int) -> list[Product]:
         """Products matching `query` with a sku greater than `after_sku`, ordered by sku."""
         ...
 
-    async def write(self, organization_id: str, changes: Sequence[ProductChange], events: Sequence[PriceEvent]) -> None:
+    async def write(self, changes: Sequence[ProductChange], events: Sequence[PriceEvent]) -> None:
         """Store new and changed products with their price events.
 
         A new product (`before` None) must not exist yet, and a changed one must still be at the
@@ -43,7 +43,7 @@ class EventPosition:
 
 
 class PriceEventRepository(Protocol):
-    async def list(
+    async def find(
         self, organization_id: str, *, sku: str | None, before: EventPosition | None, limit: int
     ) -> list[PriceEvent]:
         """Events newest first (by time, then id)."""
@@ -51,7 +51,7 @@ class PriceEventRepository(Protocol):
 
 
 class CategoryRepository(Protocol):
-    async def list(self, organization_id: str) -> list[Category]: ...
+    async def list_all(self, organization_id: str) -> list[Category]: ...
 
     async def get(self, organization_id: str, category_id: str) -> Category | None: ...
 
