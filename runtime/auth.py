@@ -99,6 +99,11 @@ class AccessTokens:
         }
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM), self._ttl)
 
+    def expiry_of(self, token: str) -> float:
+        """The `exp` of a token that has already been verified."""
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return float(claims["exp"])
+
     def verify(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
@@ -152,10 +157,11 @@ class Authenticator:
         self._resolve_api_key = resolve_api_key
         self._cache_seconds = cache_seconds
         self._api_key_cache: dict[str, tuple[float, Principal]] = {}
+        self._token_cache: dict[str, tuple[float, Principal]] = {}
 
     async def authenticate(self, credential: str) -> Principal:
         if not is_api_key(credential):
-            return self._tokens.verify(credential)
+            return self._verified_token(credential)
         now = time.monotonic()
         cached = self._api_key_cache.get(credential)
         if cached is not None and cached[0] > now:
@@ -165,4 +171,16 @@ class Authenticator:
             if len(self._api_key_cache) > 10_000:
                 self._api_key_cache.clear()
             self._api_key_cache[credential] = (now + self._cache_seconds, principal)
+        return principal
+
+    def _verified_token(self, token: str) -> Principal:
+        # A signature check costs ~50 µs; a token that verified once stays valid until it expires.
+        now = time.time()
+        cached = self._token_cache.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        principal = self._tokens.verify(token)
+        if len(self._token_cache) > 10_000:
+            self._token_cache.clear()
+        self._token_cache[token] = (self._tokens.expiry_of(token), principal)
         return principal

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 import iso4217
 
@@ -17,6 +18,21 @@ _DECIMAL = re.compile(r"^-?[0-9]{1,16}(\.[0-9]{1,4})?$")
 
 def currency_exponent(code: str, *, field: str = "currency") -> int:
     """Number of minor-unit digits of an ISO 4217 currency; refuses unknown and non-money codes."""
+    exponent = _known_exponent(code) if isinstance(code, str) else None
+    if exponent is not None:
+        return exponent
+    return _checked_exponent(code, field)
+
+
+@lru_cache(maxsize=512)
+def _known_exponent(code: str) -> int | None:
+    try:
+        return _checked_exponent(code, "currency")
+    except InvalidArgument:
+        return None
+
+
+def _checked_exponent(code: str, field: str) -> int:
     if not isinstance(code, str) or len(code) != 3 or not code.isalpha() or not code.isupper():
         raise InvalidArgument(f"{code!r} is not an ISO 4217 currency code (three upper-case letters)", field=field)
     try:
