@@ -1,6 +1,6 @@
 """Call any RPC of a running service by name, discovering its messages through gRPC reflection.
 
-    python -m cli.grpc_call HOST:PORT package.Service/Method '{"json": "request"}' [--token TOKEN]
+python -m cli.grpc_call HOST:PORT package.Service/Method '{"json": "request"}' [--token TOKEN]
 """
 
 from __future__ import annotations
