@@ -1,0 +1,1 @@
+"""The REST gateway: authenticates, authorises, validates, and translates REST ⇄ gRPC."""

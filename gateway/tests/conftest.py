@@ -1,0 +1,121 @@
+"""The gateway wired to stand-in services on real loopback gRPC servers, and an HTTP client for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from gateway.app import create_app
+from gateway.ratelimit import RateLimiter
+from gateway.tests.standin_services import (
+    IdentityStandin,
+    ProductStandin,
+    RecordingAuditSink,
+    identity_definition,
+    product_definition,
+    serve_standin,
+)
+from runtime.auth import Authenticator, Role
+from runtime.grpc_server import RunningServer
+from runtime.identity_client import access_tokens
+from runtime.settings import Settings
+
+ORG_A = "org_a"
+ORG_B = "org_b"
+
+
+@dataclass
+class Mesh:
+    """Stand-in product and identity services on loopback, and the settings that point at them."""
+
+    settings: Settings
+    identity: IdentityStandin
+    products: ProductStandin
+    authenticator: Authenticator
+    audit: RecordingAuditSink
+    servers: dict[str, RunningServer] = field(default_factory=dict)
+
+    def token(self, role: Role, organization_id: str = ORG_A, user_id: str = "usr_test") -> str:
+        return self.identity.tokens.issue(user_id=user_id, organization_id=organization_id, role=role).token
+
+    def auth(self, role: Role, organization_id: str = ORG_A) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, organization_id)}"}
+
+    async def start_product(self) -> None:
+        self.servers["product"] = await serve_standin(
+            product_definition(self.products), self.settings.product_address, self.authenticator, self.audit
+        )
+
+    async def stop_product(self) -> None:
+        await self.servers.pop("product").stop(0)
+
+    async def stop(self) -> None:
+        for server in self.servers.values():
+            await server.stop(0)
+
+
+def gateway_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "development",
+        "data_dir": tmp_path,
+        "jwt_secret": SecretStr("gateway-tests-secret-" + "s" * 40),
+        "redis_url": None,
+        "rate_limit_per_minute": 100_000,
+        "rpc_deadline_seconds": 2.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def start_mesh(settings: Settings) -> Mesh:
+    identity = IdentityStandin(access_tokens(settings))
+    authenticator = Authenticator(identity.tokens, identity.resolve_api_key, cache_seconds=0)
+    audit = RecordingAuditSink()
+    identity_server = await serve_standin(identity_definition(identity), "127.0.0.1:0", authenticator, audit)
+    product_state = ProductStandin()
+    product_server = await serve_standin(product_definition(product_state), "127.0.0.1:0", authenticator, audit)
+    wired = settings.model_copy(
+        update={
+            "product_address": f"127.0.0.1:{product_server.port}",
+            "identity_address": f"127.0.0.1:{identity_server.port}",
+        }
+    )
+    return Mesh(
+        wired,
+        identity,
+        product_state,
+        authenticator,
+        audit,
+        {"identity": identity_server, "product": product_server},
+    )
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+    running = await start_mesh(gateway_settings(tmp_path))
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@asynccontextmanager
+async def gateway_client(settings: Settings, *, limiter: RateLimiter | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for a gateway app that opened its own channels to the settings' addresses."""
+    app = create_app(settings, limiter=limiter)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield client
+
+
+@pytest.fixture
+async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway_client(mesh.settings) as http:
+        yield http
