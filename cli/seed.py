@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from demo.catalog import DemoCatalog, DemoProduct, generate_catalog
 
+from demo.catalog import DemoCatalog, DemoProduct, generate_catalog
 from omnipricex.common.v1 import money_pb2
 from omnipricex.identity.v1 import identity_pb2, identity_pb2_grpc
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
@@ -20,7 +20,6 @@ DEMO_ORGANIZATION = "Demo Retail"
 DEMO_ADMIN_EMAIL = "admin@demo.local"
 DEMO_CATALOG_SIZE = 1200
 BATCH = 1000
-BULK_DEADLINE_SECONDS = 60.0
 _STATUS = {"active": product_pb2.PRODUCT_STATUS_ACTIVE, "draft": product_pb2.PRODUCT_STATUS_DRAFT}
 
 
@@ -56,7 +55,7 @@ async def seed_demo(settings: Settings, login: DemoLogin) -> int:
         token = await _admin_token(settings, identity, login)
         catalog = generate_catalog(DEMO_CATALOG_SIZE)
         category_ids = await _ensure_categories(product, token, catalog)
-        return await _upsert_products(product, token, catalog, category_ids)
+        return await _upsert_products(product, token, catalog, category_ids, settings.long_rpc_deadline_seconds)
     finally:
         await identity.close()
         await product.close()
@@ -110,7 +109,7 @@ async def _ensure_categories(channel: grpc.aio.Channel, token: str, catalog: Dem
 
 
 async def _upsert_products(
-    channel: grpc.aio.Channel, token: str, catalog: DemoCatalog, category_ids: dict[str, str]
+    channel: grpc.aio.Channel, token: str, catalog: DemoCatalog, category_ids: dict[str, str], deadline: float
 ) -> int:
     stub = product_pb2_grpc.ProductServiceStub(channel)
     written = 0
@@ -119,7 +118,7 @@ async def _upsert_products(
         response = await stub.BulkUpsertProducts(
             product_pb2.BulkUpsertProductsRequest(products=messages[start : start + BATCH], reason="demo seed"),
             metadata=auth_metadata(token),
-            timeout=BULK_DEADLINE_SECONDS,
+            timeout=deadline,
         )
         if response.errors:
             first = response.errors[0]

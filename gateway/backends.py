@@ -7,15 +7,13 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from gateway.auth import GatewayAuthenticator
 from omnipricex.identity.v1 import identity_pb2_grpc
 from omnipricex.product.v1 import product_pb2_grpc
+from runtime.auth import Authenticator
 from runtime.clients import open_channel
 from runtime.identity_client import remote_authenticator
 from runtime.settings import Settings
 
-# Bulk upserts, CSV import and export move up to tens of megabytes through a whole catalog.
-LONG_CALL_FACTOR = 10
 READINESS_DEADLINE_SECONDS = 1.0
 
 
@@ -55,7 +53,7 @@ class GatewayState:
     """What request handlers need, built once per app when it starts."""
 
     stubs: Stubs
-    authenticator: GatewayAuthenticator
+    authenticator: Authenticator
     deadline: float
     long_deadline: float
     readiness_deadline: float
@@ -65,8 +63,8 @@ class GatewayState:
         deadline = settings.rpc_deadline_seconds
         return cls(
             stubs=Stubs(channels),
-            authenticator=GatewayAuthenticator(remote_authenticator(settings, channels.identity)),
+            authenticator=remote_authenticator(settings, channels.identity),
             deadline=deadline,
-            long_deadline=deadline * LONG_CALL_FACTOR,
+            long_deadline=settings.long_rpc_deadline_seconds,
             readiness_deadline=min(READINESS_DEADLINE_SECONDS, deadline),
         )

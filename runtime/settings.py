@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     gateway_port: int = Field(8000, ge=1, le=65535)
 
     rpc_deadline_seconds: float = Field(5.0, gt=0, le=120)
+    # Bulk upserts, CSV import and export move up to tens of thousands of rows in one call.
+    long_rpc_deadline_seconds: float = Field(60.0, gt=0, le=900)
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
 
     @model_validator(mode="after")
