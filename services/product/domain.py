@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from runtime import field_mask
 from runtime.errors import AlreadyExists, InvalidArgument
 from runtime.money import MAX_AMOUNT_MINOR, Money, currency_exponent
 
@@ -374,21 +375,9 @@ UPDATABLE_PATHS = (
 
 
 def parse_update_mask(paths: Iterable[str]) -> frozenset[str]:
-    """The fields an update may change; "*" names all of them. The sku is the key and never changes."""
-    requested = [path.strip() for path in paths]
-    if not requested:
-        raise InvalidArgument("update_mask must name at least one field", field="update_mask")
-    if "*" in requested:
-        return frozenset(UPDATABLE_PATHS)
-    for path in requested:
-        if path == "sku":
-            raise InvalidArgument("sku cannot be changed; create a new product instead", field="update_mask")
-        if path not in UPDATABLE_PATHS:
-            raise InvalidArgument(
-                f"unknown field {path!r} in update_mask; updatable fields: {', '.join(UPDATABLE_PATHS)}",
-                field="update_mask",
-            )
-    return frozenset(requested)
+    return field_mask.parse_update_mask(
+        paths, UPDATABLE_PATHS, key="sku", key_message="sku cannot be changed; create a new product instead"
+    )
 
 
 def updated(existing: Product, draft: ProductDraft, paths: Collection[str], *, now: datetime) -> Product:
@@ -564,20 +553,9 @@ def validate_category_name(name: str) -> str:
 
 
 def parse_category_mask(paths: Iterable[str]) -> frozenset[str]:
-    requested = [path.strip() for path in paths]
-    if not requested:
-        raise InvalidArgument("update_mask must name at least one field", field="update_mask")
-    if "*" in requested:
-        return frozenset(CATEGORY_PATHS)
-    for path in requested:
-        if path == "id":
-            raise InvalidArgument("a category's id cannot be changed", field="update_mask")
-        if path not in CATEGORY_PATHS:
-            raise InvalidArgument(
-                f"unknown field {path!r} in update_mask; updatable fields: {', '.join(CATEGORY_PATHS)}",
-                field="update_mask",
-            )
-    return frozenset(requested)
+    return field_mask.parse_update_mask(
+        paths, CATEGORY_PATHS, key="id", key_message="a category's id cannot be changed"
+    )
 
 
 def check_category_placement(category: Category, tree: Mapping[str, Category]) -> None:

@@ -23,7 +23,7 @@ SERVICE_NAMES = tuple(
 )
 
 
-def build_definition(settings: Settings, repositories: Repositories) -> ServiceDefinition:
+def build_definition(repositories: Repositories) -> ServiceDefinition:
     """The product service as the shared bootstrap serves it; stopping it closes the repositories."""
     catalog = ProductCatalog(repositories)
     tree = CategoryTree(repositories)
@@ -50,7 +50,7 @@ async def main() -> None:
     identity = open_channel(settings.identity_address, settings)
     try:
         await serve(
-            build_definition(settings, repositories),
+            build_definition(repositories),
             address=settings.product_address,
             metrics_port=settings.product_metrics_port,
             authenticator=remote_authenticator(settings, identity),

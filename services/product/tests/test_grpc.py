@@ -17,7 +17,6 @@ from runtime.auth import AccessTokens, Authenticator, Principal, Role
 from runtime.clients import auth_metadata
 from runtime.errors import Unauthenticated
 from runtime.grpc_server import start_server
-from runtime.settings import Settings
 from services.product.repository.sqlite import open_sqlite_repositories
 from services.product.server import SERVICE_NAMES, build_definition
 from services.product.tests.support import ORG_A, ORG_B
@@ -55,7 +54,7 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
     audit = RecordingAuditSink()
     repositories = await open_sqlite_repositories(tmp_path / "product.sqlite3")
     running = await start_server(
-        build_definition(Settings(data_dir=tmp_path), repositories),
+        build_definition(repositories),
         address="127.0.0.1:0",
         authenticator=Authenticator(tokens, no_api_keys, cache_seconds=0),
         audit_sink=audit,
