@@ -12,7 +12,6 @@ import typer
 from honcho.manager import Manager
 from pydantic import ValidationError
 from rich.console import Console
-from rich.panel import Panel
 
 from cli.mesh import commands, gateway_url, wait_until_ready
 from cli.seed import DemoLogin, demo_password, seed_demo
@@ -84,7 +83,10 @@ def _announce_when_ready(
         else:
             lines.append(f"password       from OMNIPRICEX_ADMIN_PASSWORD or {login.password_file}")
     lines.append("Ctrl-C stops everything.")
-    console.print(Panel("\n".join(lines), title="OmniPriceX is ready", expand=False))
+    # Plain lines, never wrapped, so URLs and the password stay copyable in any terminal width.
+    console.print("[bold green]OmniPriceX is ready[/bold green]", soft_wrap=True)
+    for line in lines:
+        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
