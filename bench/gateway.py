@@ -82,7 +82,7 @@ async def admin_token(settings: Settings) -> str:
     channel = open_channel(settings.identity_address, settings)
     try:
         login = await identity_pb2_grpc.AuthServiceStub(channel).Login(
-            identity_pb2.LoginRequest(email="admin@demo.local", password=PASSWORD)
+            identity_pb2.LoginRequest(email="admin@demo.local", password=PASSWORD), timeout=10
         )
     finally:
         await channel.close()
@@ -98,7 +98,7 @@ async def run(settings: Settings, gateway: str, requests: int, concurrencies: li
     host, port = gateway.removeprefix("http://").split(":")
 
     async def direct(i: int) -> None:
-        await stub.GetProduct(product_pb2.GetProductRequest(sku=skus[i % len(skus)]), metadata=metadata)
+        await stub.GetProduct(product_pb2.GetProductRequest(sku=skus[i % len(skus)]), metadata=metadata, timeout=5)
 
     rows = []
     for concurrency in concurrencies:

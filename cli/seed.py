@@ -54,7 +54,7 @@ async def seed_demo(settings: Settings, login: DemoLogin) -> int:
     try:
         token = await _admin_token(settings, identity, login)
         catalog = generate_catalog(DEMO_CATALOG_SIZE)
-        category_ids = await _ensure_categories(product, token, catalog)
+        category_ids = await _ensure_categories(product, token, catalog, settings.rpc_deadline_seconds)
         return await _upsert_products(product, token, catalog, category_ids, settings.long_rpc_deadline_seconds)
     finally:
         await identity.close()
@@ -65,7 +65,7 @@ async def _admin_token(settings: Settings, channel: grpc.aio.Channel, login: Dem
     auth = identity_pb2_grpc.AuthServiceStub(channel)
     request = identity_pb2.LoginRequest(email=login.email, password=login.password)
     try:
-        return (await auth.Login(request)).tokens.access_token
+        return (await auth.Login(request, timeout=settings.rpc_deadline_seconds)).tokens.access_token
     except grpc.aio.AioRpcError as error:
         if error.code() != grpc.StatusCode.UNAUTHENTICATED:
             raise
@@ -76,6 +76,7 @@ async def _admin_token(settings: Settings, channel: grpc.aio.Channel, login: Dem
                 name=DEMO_ORGANIZATION, owner_email=login.email, owner_password=login.password
             ),
             metadata=(("x-bootstrap-token", settings.require_bootstrap_token()),),
+            timeout=settings.rpc_deadline_seconds,
         )
     except grpc.aio.AioRpcError as error:
         if error.code() == grpc.StatusCode.ALREADY_EXISTS:
@@ -84,13 +85,16 @@ async def _admin_token(settings: Settings, channel: grpc.aio.Channel, login: Dem
                 f"or start from an empty OMNIPRICEX_DATA_DIR"
             ) from None
         raise
-    return (await auth.Login(request)).tokens.access_token
+    return (await auth.Login(request, timeout=settings.rpc_deadline_seconds)).tokens.access_token
 
 
-async def _ensure_categories(channel: grpc.aio.Channel, token: str, catalog: DemoCatalog) -> dict[str, str]:
+async def _ensure_categories(
+    channel: grpc.aio.Channel, token: str, catalog: DemoCatalog, deadline: float
+) -> dict[str, str]:
     stub = product_pb2_grpc.CategoryServiceStub(channel)
     metadata = auth_metadata(token)
-    existing = (await stub.ListCategories(product_pb2.ListCategoriesRequest(), metadata=metadata)).categories
+    listed = await stub.ListCategories(product_pb2.ListCategoriesRequest(), metadata=metadata, timeout=deadline)
+    existing = listed.categories
     by_path = {(c.parent_id, c.name): c.id for c in existing}
     ids: dict[str, str] = {}
     for category in catalog.categories:  # parents come before their children
@@ -102,6 +106,7 @@ async def _ensure_categories(channel: grpc.aio.Channel, token: str, catalog: Dem
                     category=product_pb2.Category(id=category.id, name=category.name, parent_id=parent)
                 ),
                 metadata=metadata,
+                timeout=deadline,
             )
             found = created.category.id
         ids[category.id] = found

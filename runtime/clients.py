@@ -1,34 +1,19 @@
-"""Outbound gRPC: every call carries a deadline, trace context, and the caller's credential."""
+"""Outbound gRPC channels with trace context and the caller's credential.
+
+Every call must pass `timeout=`: a client interceptor that added a default deadline cost ~0.2 ms per
+call on grpc.aio's interceptor path, more than the call itself spends in our code.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
 from runtime.settings import Settings
 from runtime.telemetry import client_interceptors
-
-
-class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    """Gives every unary call the configured deadline unless the caller chose one (long bulk calls do)."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        if details.timeout is None:
-            details = grpc.aio.ClientCallDetails(
-                details.method, self._seconds, details.metadata, details.credentials, details.wait_for_ready
-            )
-        return await continuation(details, request)
 
 
 def _retry_config(read_services: Sequence[str]) -> str:
@@ -63,8 +48,8 @@ def open_channel(address: str, settings: Settings, *, read_only_services: Sequen
     ]
     if read_only_services:
         options += [("grpc.enable_retries", 1), ("grpc.service_config", _retry_config(read_only_services))]
-    interceptors = [DeadlineInterceptor(settings.rpc_deadline_seconds), *client_interceptors()]
-    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+    interceptors = client_interceptors()
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors or None)
 
 
 def auth_metadata(credential: str) -> tuple[tuple[str, str], ...]:

@@ -38,7 +38,9 @@ def remote_authenticator(settings: Settings, identity_channel: grpc.aio.Channel)
 
     async def resolve_api_key(credential: str) -> Principal:
         try:
-            response = await stub.Authenticate(identity_pb2.AuthenticateRequest(credential=credential))
+            response = await stub.Authenticate(
+                identity_pb2.AuthenticateRequest(credential=credential), timeout=settings.rpc_deadline_seconds
+            )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise Unauthenticated(error.details() or "API key is not valid") from None
@@ -49,8 +51,9 @@ def remote_authenticator(settings: Settings, identity_channel: grpc.aio.Channel)
 
 
 class RemoteAuditSink:
-    def __init__(self, identity_channel: grpc.aio.Channel) -> None:
+    def __init__(self, identity_channel: grpc.aio.Channel, *, deadline_seconds: float) -> None:
         self._stub = identity_pb2_grpc.AuditServiceStub(identity_channel)
+        self._deadline = deadline_seconds
 
     async def record(self, records: Sequence[AuditRecord], credential: str) -> None:
         entries = []
@@ -69,5 +72,7 @@ class RemoteAuditSink:
                 )
             )
         await self._stub.RecordAuditEntries(
-            identity_pb2.RecordAuditEntriesRequest(entries=entries), metadata=auth_metadata(credential)
+            identity_pb2.RecordAuditEntriesRequest(entries=entries),
+            metadata=auth_metadata(credential),
+            timeout=self._deadline,
         )

@@ -53,6 +53,7 @@ def create_organization(mesh: Mesh, email: str, password: str) -> None:
                     name=f"Rival {email}", owner_email=email, owner_password=password
                 ),
                 metadata=(("x-bootstrap-token", settings.require_bootstrap_token()),),
+                timeout=10,
             )
         finally:
             await channel.close()

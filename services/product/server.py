@@ -54,7 +54,7 @@ async def main() -> None:
             address=settings.product_address,
             metrics_port=settings.product_metrics_port,
             authenticator=remote_authenticator(settings, identity),
-            audit_sink=RemoteAuditSink(identity),
+            audit_sink=RemoteAuditSink(identity, deadline_seconds=settings.rpc_deadline_seconds),
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
         )
     finally:

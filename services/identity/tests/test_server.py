@@ -266,7 +266,7 @@ async def test_changes_made_here_are_in_the_audit_log_refusals_included(identity
 async def test_other_services_record_audit_entries_for_their_caller_only(identity: Identity) -> None:
     created = await _bootstrap(identity)
     token = (await _login(identity)).access_token
-    sink = RemoteAuditSink(identity.channel)
+    sink = RemoteAuditSink(identity.channel, deadline_seconds=5)
 
     def record(organization_id: str) -> AuditRecord:
         return AuditRecord(
