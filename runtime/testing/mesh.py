@@ -91,8 +91,8 @@ def mesh_env(data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_mesh(data_dir: Path) -> Iterator[Mesh]:
-    mesh = Mesh(data_dir, mesh_env(data_dir))
+def running_mesh(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Mesh]:
+    mesh = Mesh(data_dir, {**mesh_env(data_dir), **(extra_env or {})})
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = mesh.settings
     settings.require_jwt_secret()
