@@ -57,6 +57,8 @@ CurrencyCode = Annotated[
     AfterValidator(_known_currency),
 ]
 Sku = Annotated[str, Field(pattern=SKU_PATTERN, description="1-64 ASCII letters, digits and -_.:", examples=["SKU-1"])]
+# Units on hand; bounded by the int64 the contract carries.
+StockCount = Annotated[int, Field(ge=0, le=2**63 - 1, description="Units in stock.")]
 RoleName = Literal["viewer", "analyst", "pricing_manager", "admin", "owner"]
 
 

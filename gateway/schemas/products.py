@@ -14,6 +14,7 @@ from gateway.schemas.common import (
     PageQuery,
     RequestModel,
     Sku,
+    StockCount,
     decimals_follow_currency,
     not_nullable,
 )
@@ -59,7 +60,7 @@ class NewProduct(RequestModel):
     cost: MoneyString | None = None
     price: MoneyString
     map_price: MoneyString | None = None
-    stock: int = 0
+    stock: StockCount = 0
     attributes: dict[str, str] = Field(default_factory=dict)
     status: ProductStatusName = "active"
 
@@ -95,7 +96,7 @@ class ProductPatch(RequestModel):
     cost: MoneyString | None = None
     price: MoneyString | None = Field(None, json_schema_extra=not_nullable)
     map_price: MoneyString | None = None
-    stock: int | None = Field(None, json_schema_extra=not_nullable)
+    stock: StockCount | None = Field(None, json_schema_extra=not_nullable)
     attributes: dict[str, str] | None = Field(None, description="Replaces the whole map; null removes them all.")
     status: ProductStatusName | None = Field(None, json_schema_extra=not_nullable)
     reason: str = Field("", description="Why; kept with the price event when the price changes.")
