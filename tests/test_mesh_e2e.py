@@ -295,3 +295,44 @@ def test_dead_product_service_fails_readiness_and_recovers(
         mesh.start("product")
         mesh.wait_ready()
     assert http.get("/v1/products/DEMO-000001", headers=admin).status_code == 200
+
+
+def test_other_organisation_cannot_reach_anything_of_the_first(
+    mesh: Mesh, http: httpx.Client, admin: dict[str, str]
+) -> None:
+    """Every route, called by another organisation's owner, on the demo organisation's resources."""
+    email = f"rival-{uuid.uuid4().hex[:6]}@rival.example"
+    create_organization(mesh, email, "rival-password-1")
+    rival = bearer(login(http, email, "rival-password-1"))
+    demo_category = http.get("/v1/categories", headers=admin).json()["items"][0]["id"]
+    demo_user = next(
+        u for u in http.get("/v1/users", headers=admin).json()["items"] if u["email"] == "admin@demo.local"
+    )
+    demo_key = http.post("/v1/api-keys", json={"name": "ops", "role": "viewer"}, headers=admin).json()["api_key"]["id"]
+
+    assert http.get("/v1/categories", headers=rival).json()["items"] == []
+    assert_problem(http.patch(f"/v1/categories/{demo_category}", json={"name": "Mine"}, headers=rival), 404)
+    assert_problem(http.delete(f"/v1/categories/{demo_category}", headers=rival), 404)
+    assert "DEMO-" not in http.get("/v1/products/export", headers=rival).text
+    assert http.get("/v1/products", params={"brand": "Sony"}, headers=rival).json()["items"] == []
+    assert http.get("/v1/price-events", headers=rival).json()["items"] == []
+
+    upserted = http.post("/v1/products/bulk-upsert", json={"products": [new_product("DEMO-000002")]}, headers=rival)
+    assert upserted.json()["created"] == 1, "the rival's DEMO-000002 is its own new product"
+    csv = "sku,title,currency,price\nDEMO-000003,Rival kettle,EUR,1.00\n"
+    imported = http.post("/v1/products/import", content=csv.encode(), headers={**rival, "content-type": "text/csv"})
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["created"] == 1
+    assert http.get("/v1/products/DEMO-000003", headers=admin).json()["title"] != "Rival kettle"
+
+    users = http.get("/v1/users", headers=rival).json()["items"]
+    assert [u["email"] for u in users] == [email]
+    assert_problem(http.patch(f"/v1/users/{demo_user['id']}", json={"role": "viewer"}, headers=rival), 404)
+    assert_problem(http.post(f"/v1/users/{demo_user['id']}/disable", headers=rival), 404)
+    assert demo_key not in str(http.get("/v1/api-keys", headers=rival).json())
+    assert_problem(http.delete(f"/v1/api-keys/{demo_key}", headers=rival), 404)
+    assert all(
+        e["organization_id"] != demo_user["organization_id"]
+        for e in http.get("/v1/audit-entries", headers=rival).json()["items"]
+    )
+    assert http.get("/v1/me", headers=admin).status_code == 200
