@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnipricex.identity.v1 import identity_pb2, identity_pb2_grpc
 from runtime.audit import AuditRecord
@@ -13,6 +12,7 @@ from runtime.auth import AccessTokens, Authenticator, CredentialKind, Principal,
 from runtime.clients import auth_metadata
 from runtime.errors import Unauthenticated, Unavailable
 from runtime.settings import Settings
+from runtime.timestamps import to_timestamp
 
 
 def access_tokens(settings: Settings) -> AccessTokens:
@@ -58,8 +58,6 @@ class RemoteAuditSink:
     async def record(self, records: Sequence[AuditRecord], credential: str) -> None:
         entries = []
         for record in records:
-            time = Timestamp()
-            time.FromDatetime(record.time)
             entries.append(
                 identity_pb2.AuditEntry(
                     organization_id=record.organization_id,
@@ -68,7 +66,7 @@ class RemoteAuditSink:
                     resource=record.resource,
                     outcome=record.outcome,
                     trace_id=record.trace_id,
-                    time=time,
+                    time=to_timestamp(record.time),
                 )
             )
         await self._stub.RecordAuditEntries(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnipricex.common.v1 import paging_pb2
 from omnipricex.identity.v1 import identity_pb2 as pb
 from omnipricex.identity.v1 import identity_pb2_grpc as pb_grpc
 from runtime.auth import Principal, current_principal
+from runtime.timestamps import from_timestamp, to_timestamp
 from services.identity.domain import ApiKey, AuditEntry, Organization, User
 from services.identity.use_cases import IdentityUseCases, IssuedTokens, NewAuditEntry
 
@@ -19,14 +18,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 BOOTSTRAP_TOKEN_METADATA = "x-bootstrap-token"  # noqa: S105 - a metadata key, not a secret
 
 
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def _organization(organization: Organization) -> pb.Organization:
-    return pb.Organization(id=organization.id, name=organization.name, create_time=_timestamp(organization.created_at))
+    return pb.Organization(
+        id=organization.id, name=organization.name, create_time=to_timestamp(organization.created_at)
+    )
 
 
 def _user(user: User) -> pb.User:
@@ -36,7 +31,7 @@ def _user(user: User) -> pb.User:
         email=user.email,
         role=pb.Role.ValueType(user.role),
         disabled=user.disabled,
-        create_time=_timestamp(user.created_at),
+        create_time=to_timestamp(user.created_at),
     )
 
 
@@ -47,11 +42,11 @@ def _api_key(key: ApiKey) -> pb.ApiKey:
         name=key.name,
         role=pb.Role.ValueType(key.role),
         display_prefix=key.display_prefix,
-        create_time=_timestamp(key.created_at),
+        create_time=to_timestamp(key.created_at),
         created_by=key.created_by,
     )
     if key.revoked_at is not None:
-        message.revoke_time.CopyFrom(_timestamp(key.revoked_at))
+        message.revoke_time.CopyFrom(to_timestamp(key.revoked_at))
     return message
 
 
@@ -73,7 +68,7 @@ def _audit_entry(entry: AuditEntry) -> pb.AuditEntry:
         resource=entry.resource,
         outcome=entry.outcome,
         trace_id=entry.trace_id,
-        time=_timestamp(entry.time),
+        time=to_timestamp(entry.time),
     )
 
 
@@ -86,7 +81,7 @@ def _new_audit_entry(message: pb.AuditEntry) -> NewAuditEntry:
         resource=message.resource,
         outcome=message.outcome,
         trace_id=message.trace_id,
-        time=message.time.ToDatetime(tzinfo=UTC) if message.HasField("time") else None,
+        time=from_timestamp(message.time) if message.HasField("time") else None,
     )
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
 from runtime.auth import current_principal
 from runtime.errors import InvalidArgument
 from runtime.money import Money
+from runtime.timestamps import to_timestamp
 from services.product.domain import (
     Category,
     MoneyInput,
@@ -210,13 +209,6 @@ def product_filter(message: product_pb2.ProductFilter) -> ProductFilter:
 
 # --- domain → proto -------------------------------------------------------------------------------
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    delta = value - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
-
 
 def _money(value: Money | None) -> money_pb2.Money | None:
     return None if value is None else money_pb2.Money(amount_minor=value.amount_minor, currency=value.currency)
@@ -236,8 +228,8 @@ def product_message(product: Product) -> product_pb2.Product:
         stock=product.stock,
         attributes=product.attributes,
         status=_STATUS_TO_PROTO[product.status],
-        create_time=_timestamp(product.create_time),
-        update_time=_timestamp(product.update_time),
+        create_time=to_timestamp(product.create_time),
+        update_time=to_timestamp(product.update_time),
     )
 
 
@@ -250,7 +242,7 @@ def price_event_message(event: PriceEvent) -> product_pb2.PriceEvent:
         actor_id=event.actor_id,
         reason=event.reason,
         source=event.source,
-        time=_timestamp(event.time),
+        time=to_timestamp(event.time),
     )
 
 
