@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, channels: Channels | None = None, limiter:
         default_limit=DEFAULT_BODY_LIMIT,
         limits_by_path=products.LARGE_BODY_LIMITS,
     )
-    app.add_middleware(RateLimitMiddleware, limiter=rate_limiter)
+    app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, login_limit=settings.login_attempts_per_minute)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_openapi(app, routes)
     return app

@@ -44,7 +44,7 @@ class Decision:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, key: str) -> Decision: ...
+    async def hit(self, key: str, limit: int | None = None) -> Decision: ...
 
     async def close(self) -> None: ...
 
@@ -61,10 +61,10 @@ class InProcessLimiter:
         self._window = -1
         self._counts: dict[str, int] = {}
 
-    async def hit(self, key: str) -> Decision:
-        return self.hit_now(key)
+    async def hit(self, key: str, limit: int | None = None) -> Decision:
+        return self.hit_now(key, limit)
 
-    def hit_now(self, key: str) -> Decision:
+    def hit_now(self, key: str, limit: int | None = None) -> Decision:
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
         if window != self._window:
@@ -72,7 +72,7 @@ class InProcessLimiter:
             self._counts = {}
         count = self._counts.get(key, 0) + 1
         self._counts[key] = count
-        return _decide(count, self._limit, now)
+        return _decide(count, limit or self._limit, now)
 
     async def close(self) -> None:
         return None
@@ -88,10 +88,10 @@ class RedisLimiter:
         self._fallback = InProcessLimiter(limit, clock=clock)
         self._degraded_until: float | None = None
 
-    async def hit(self, key: str) -> Decision:
+    async def hit(self, key: str, limit: int | None = None) -> Decision:
         now = self._clock()
         if self._degraded_until is not None and time.monotonic() < self._degraded_until:
-            return self._fallback.hit_now(key)
+            return self._fallback.hit_now(key, limit)
         window_key = f"{_KEY_PREFIX}{key}:{int(now // WINDOW_SECONDS)}"
         try:
             async with self._client.pipeline(transaction=True) as pipe:
@@ -102,11 +102,11 @@ class RedisLimiter:
             if self._degraded_until is None:
                 _log.warning("redis rate limiter unavailable; counting in-process", error=str(error))
             self._degraded_until = time.monotonic() + REDIS_RETRY_SECONDS
-            return self._fallback.hit_now(key)
+            return self._fallback.hit_now(key, limit)
         if self._degraded_until is not None:
             self._degraded_until = None
             _log.info("redis rate limiter is back")
-        return _decide(int(count), self._limit, now)
+        return _decide(int(count), limit or self._limit, now)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -129,23 +129,35 @@ def limit_key(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"authorization" or name == b"x-api-key":
             return "c:" + hashlib.sha256(value.strip()).hexdigest()[:32]
+    return "a:" + _client_address(scope)
+
+
+# Where a password or refresh token can be guessed: limited per client address, far below the API limit.
+CREDENTIAL_GUESSING_PATHS = frozenset({"/v1/auth/token", "/v1/auth/refresh"})
+
+
+def _client_address(scope: Scope) -> str:
     client = scope.get("client")
-    return "a:" + (client[0] if client else "unknown")
+    return client[0] if client else "unknown"
 
 
 class RateLimitMiddleware:
     """Counts every /v1 request against its key; answers 429 problem+json with Retry-After past the limit."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, *, prefix: str = "/v1/") -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, *, login_limit: int, prefix: str = "/v1/") -> None:
         self.app = app
         self.limiter = limiter
+        self.login_limit = login_limit
         self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        decision = await self.limiter.hit(limit_key(scope))
+        if scope["path"] in CREDENTIAL_GUESSING_PATHS:
+            decision = await self.limiter.hit("login:" + _client_address(scope), self.login_limit)
+        else:
+            decision = await self.limiter.hit(limit_key(scope))
         headers = [
             (b"x-ratelimit-limit", str(decision.limit).encode()),
             (b"x-ratelimit-remaining", str(decision.remaining).encode()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -20,7 +20,7 @@ def _add_trace_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure_logging(settings: Settings, service: str) -> None:
+def configure_logging(settings: Settings, service: str, *, stream: TextIO | None = None) -> None:
     level = logging.getLevelNamesMapping()[settings.log_level]
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -37,7 +37,7 @@ def configure_logging(settings: Settings, service: str) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)

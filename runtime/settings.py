@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Cache and rate limits: in-process unless a Redis URL is given.
     redis_url: str | None = None
     rate_limit_per_minute: int = Field(1200, ge=1, le=1_000_000)
+    # Logins and token refreshes per client address: slows password guessing to a crawl.
+    login_attempts_per_minute: int = Field(30, ge=1, le=1_000_000)
 
     # Credentials. Outside development both secrets must be set; in development they are
     # generated once per data_dir so that every local process shares them.

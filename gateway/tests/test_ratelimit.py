@@ -45,11 +45,17 @@ async def test_in_process_limit_per_credential(mesh: Mesh) -> None:
     assert "x-ratelimit-limit" not in health.headers
 
 
-async def test_login_is_limited_per_client_address(mesh: Mesh) -> None:
+async def test_login_is_limited_per_client_address_far_below_the_api_limit(mesh: Mesh) -> None:
     login = {"email": "nobody@shop.example", "password": "guess"}
-    async with gateway_client(mesh.settings, limiter=InProcessLimiter(2, clock=fixed_clock)) as client:
+    settings = mesh.settings.model_copy(update={"login_attempts_per_minute": 2})
+    reader = mesh.auth(Role.VIEWER)
+    async with gateway_client(settings, limiter=InProcessLimiter(100, clock=fixed_clock)) as client:
         statuses = [(await client.post("/v1/auth/token", json=login)).status_code for _ in range(3)]
+        refresh = await client.post("/v1/auth/refresh", json={"refresh_token": "guessed"})
+        api = await client.get("/v1/products", headers=reader)
     assert statuses == [401, 401, 429]
+    assert_problem(refresh, 429)
+    assert api.status_code == 200
 
 
 async def test_window_rolls_over(mesh: Mesh) -> None:

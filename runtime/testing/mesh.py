@@ -83,6 +83,7 @@ def mesh_env(data_dir: Path) -> dict[str, str]:
             "OMNIPRICEX_GATEWAY_PORT": str(free_port()),
             "OMNIPRICEX_RPC_DEADLINE_SECONDS": "2",
             "OMNIPRICEX_RATE_LIMIT_PER_MINUTE": "100000",
+            "OMNIPRICEX_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
             "OMNIPRICEX_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
