@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import grpc_tools
@@ -58,9 +59,12 @@ def generate(out_root: Path) -> list[Path]:
 def main() -> None:
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_ROOT
     generated = target / PACKAGE
-    if generated.exists():
-        shutil.rmtree(generated)
-    files = generate(target)
+    # Generate aside and swap in, so a proto that fails to compile leaves the committed stubs intact.
+    with tempfile.TemporaryDirectory(dir=target) as scratch:
+        files = generate(Path(scratch))
+        if generated.exists():
+            shutil.rmtree(generated)
+        (Path(scratch) / PACKAGE).rename(generated)
     print(f"wrote {len(files)} files under {generated}")
 
 
