@@ -45,8 +45,15 @@ class Settings(BaseSettings):
     # Where each process listens; clients dial the same addresses.
     product_address: str = "127.0.0.1:50051"
     identity_address: str = "127.0.0.1:50052"
+    analytics_address: str = "127.0.0.1:50053"
+    competitor_address: str = "127.0.0.1:50054"
+    pricing_address: str = "127.0.0.1:50055"
     product_metrics_port: int = Field(9151, ge=0, le=65535)
     identity_metrics_port: int = Field(9152, ge=0, le=65535)
+    analytics_metrics_port: int = Field(9153, ge=0, le=65535)
+    competitor_metrics_port: int = Field(9154, ge=0, le=65535)
+    pricing_metrics_port: int = Field(9155, ge=0, le=65535)
+    pricing_worker_metrics_port: int = Field(9165, ge=0, le=65535)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8000, ge=1, le=65535)
 
@@ -54,6 +61,12 @@ class Settings(BaseSettings):
     # Bulk upserts, CSV import and export move up to tens of thousands of rows in one call.
     long_rpc_deadline_seconds: float = Field(60.0, gt=0, le=900)
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
+
+    # Jobs: Celery on a SQLite file under data_dir unless a broker URL (RabbitMQ) is given.
+    broker_url: SecretStr | None = None
+    # Hard limit per task, well under RabbitMQ's 30-minute consumer timeout; the soft limit is 90 % of it.
+    job_time_limit_seconds: float = Field(900.0, gt=0, le=1500)
+    job_max_retries: int = Field(3, ge=0, le=20)
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
@@ -73,6 +86,11 @@ class Settings(BaseSettings):
 
     def sqlite_path(self, service: str) -> Path:
         return self.data_dir / f"{service}.sqlite3"
+
+    def broker(self) -> str:
+        if self.broker_url is not None:
+            return self.broker_url.get_secret_value()
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite3').resolve()}"
 
     def mongodb_database(self, service: str) -> str:
         return f"{self.mongodb_database_prefix}_{service}"
