@@ -446,6 +446,55 @@ def price_event(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PriceChangeInput:
+    """One price to set, computed from `expected_price`, as a caller sent it."""
+
+    sku: str
+    expected_price: MoneyInput
+    new_price: MoneyInput
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ValidPriceChange:
+    sku: str
+    expected_price: Money
+    new_price: Money
+    reason: str
+
+
+def validate_price_change(change: PriceChangeInput) -> ValidPriceChange:
+    sku = validate_sku(change.sku)
+    expected = _money(change.expected_price, "expected_price")
+    new_price = _money(change.new_price, "new_price")
+    if new_price.amount_minor <= 0:
+        raise InvalidArgument("new_price must be greater than zero", field="new_price")
+    if new_price.currency != expected.currency:
+        raise InvalidArgument(
+            f"new_price is in {new_price.currency} but expected_price in {expected.currency}", field="new_price"
+        )
+    return ValidPriceChange(sku, expected, new_price, validate_reason(change.reason))
+
+
+def price_refusal(existing: Product | None, change: ValidPriceChange) -> str | None:
+    """Why `change` must not be applied to the product as it is now, or None when it may."""
+    if existing is None:
+        return f"product {change.sku!r} does not exist"
+    if existing.status is ProductStatus.ARCHIVED:
+        return f"product {change.sku!r} is archived"
+    if existing.price != change.new_price and existing.price != change.expected_price:
+        return (
+            f"the price moved to {existing.price.to_decimal_string()} {existing.price.currency} since it was "
+            f"{change.expected_price.to_decimal_string()} {change.expected_price.currency}"
+        )
+    return None
+
+
+def repriced(existing: Product, new_price: Money, *, now: datetime) -> Product:
+    return with_content(existing, replace(existing.content, price=new_price), now=now)
+
+
 # --- listing -------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from runtime.timestamps import to_timestamp
 from services.product.domain import (
     Category,
     MoneyInput,
+    PriceChangeInput,
     PriceEvent,
     Product,
     ProductDraft,
@@ -112,6 +113,35 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
         return product_pb2.ListPriceEventsResponse(
             events=[price_event_message(event) for event in page.items],
             page=paging_pb2.PageResponse(next_page_token=page.next_page_token),
+        )
+
+    async def BatchGetProducts(
+        self, request: product_pb2.BatchGetProductsRequest, context: Context
+    ) -> product_pb2.BatchGetProductsResponse:
+        products = await self._catalog.batch_get(current_principal(), list(request.skus))
+        return product_pb2.BatchGetProductsResponse(products=[product_message(product) for product in products])
+
+    async def ApplyPrices(
+        self, request: product_pb2.ApplyPricesRequest, context: Context
+    ) -> product_pb2.ApplyPricesResponse:
+        result = await self._catalog.apply_prices(
+            current_principal(),
+            [
+                PriceChangeInput(
+                    sku=change.sku,
+                    expected_price=_money_input(change.expected_price),
+                    new_price=_money_input(change.new_price),
+                    reason=change.reason,
+                )
+                for change in request.changes
+            ],
+        )
+        return product_pb2.ApplyPricesResponse(
+            applied_skus=result.applied_skus,
+            refused=[
+                product_pb2.PriceRefusal(sku=item.sku, message=item.message, current_price=_money(item.current_price))
+                for item in result.refused
+            ],
         )
 
 

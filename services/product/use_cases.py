@@ -14,11 +14,13 @@ from runtime.clock import from_iso, utcnow
 from runtime.errors import AlreadyExists, Conflict, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from runtime.ids import new_id
 from runtime.logging import get_logger
+from runtime.money import Money
 from runtime.pagination import decode_token, encode_token, page_size
 from services.product import csv_io, domain, metrics
 from services.product.domain import (
     Category,
     ChangeContext,
+    PriceChangeInput,
     PriceEvent,
     Product,
     ProductChange,
@@ -27,6 +29,7 @@ from services.product.domain import (
     ProductFilter,
     ProductQuery,
     RowError,
+    ValidPriceChange,
 )
 from services.product.repository import EventPosition, Repositories
 
@@ -34,6 +37,8 @@ T = TypeVar("T")
 _log = get_logger(__name__)
 
 MAX_BULK_ROWS = 10_000
+MAX_BATCH_GET = 1_000
+MAX_PRICE_CHANGES = 1_000
 MAX_EXPORT_ROWS = 100_000
 MAX_IMPORT_ROWS = MAX_EXPORT_ROWS
 # The largest message the shared gRPC server accepts.
@@ -50,6 +55,19 @@ WRITE_ROLE = Role.PRICING_MANAGER
 class Page(Generic[T]):
     items: list[T]
     next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRefusal:
+    sku: str
+    message: str
+    current_price: Money | None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceApplication:
+    applied_skus: list[str]
+    refused: list[PriceRefusal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +165,14 @@ class ProductCatalog:
         last = events[limit - 1]
         return Page(events[:limit], encode_token({"time": last.time.isoformat(), "id": last.id, "sku": sku}))
 
+    async def batch_get(self, principal: Principal, skus: Sequence[str]) -> list[Product]:
+        principal.require(READ_ROLE)
+        if len(skus) > MAX_BATCH_GET:
+            raise InvalidArgument(f"at most {MAX_BATCH_GET:,} skus per call, got {len(skus):,}", field="skus")
+        wanted = [domain.validate_sku(sku, field="skus") for sku in skus]
+        found = await self._products.get_many(principal.organization_id, set(wanted))
+        return [found[sku] for sku in wanted if sku in found]
+
     async def _query(self, organization_id: str, request: ProductFilter) -> ProductQuery:
         category_ids = None
         if request.category_id:
@@ -230,6 +256,56 @@ class ProductCatalog:
             metrics.count_price_changes(source, 1 if event else 0)
             return product
         raise Conflict(f"product {sku!r} is being changed by others right now; try again")
+
+    async def apply_prices(self, principal: Principal, changes: Sequence[PriceChangeInput]) -> PriceApplication:
+        """Set each price whose product still has the price it was computed from; report the others."""
+        principal.require(WRITE_ROLE)
+        if len(changes) > MAX_PRICE_CHANGES:
+            raise InvalidArgument(
+                f"at most {MAX_PRICE_CHANGES:,} price changes per call, got {len(changes):,}", field="changes"
+            )
+        valid: list[ValidPriceChange] = []
+        for index, change in enumerate(changes):
+            try:
+                checked = domain.validate_price_change(change)
+            except DomainError as error:
+                raise InvalidArgument(f"changes[{index}]: {error.message}", field=error.field) from None
+            if any(other.sku == checked.sku for other in valid):
+                raise InvalidArgument(f"sku {checked.sku!r} appears more than once", field="changes")
+            valid.append(checked)
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                return await self._apply_prices(principal, valid)
+            except Conflict:
+                continue
+        raise Conflict("these products are being changed by others right now; try again")
+
+    async def _apply_prices(self, principal: Principal, changes: Sequence[ValidPriceChange]) -> PriceApplication:
+        existing = await self._products.get_many(principal.organization_id, [change.sku for change in changes])
+        base = self._context(principal, "", "ApplyPrices", touching=existing.values())
+        writes: list[ProductChange] = []
+        events: list[PriceEvent] = []
+        applied: list[str] = []
+        refused: list[PriceRefusal] = []
+        for change in changes:
+            before = existing.get(change.sku)
+            problem = domain.price_refusal(before, change)
+            if problem is not None or before is None:
+                refused.append(PriceRefusal(change.sku, problem or "", None if before is None else before.price))
+                continue
+            applied.append(change.sku)
+            after = domain.repriced(before, change.new_price, now=base.time)
+            if after is before:
+                continue
+            writes.append(ProductChange(before, after))
+            event = domain.price_event(before, after, replace(base, reason=change.reason), self._event_ids)
+            if event is not None:
+                events.append(event)
+        if writes:
+            await self._products.write(writes, events)
+        metrics.count_written(updated=len(writes), unchanged=len(applied) - len(writes))
+        metrics.count_price_changes("ApplyPrices", len(events))
+        return PriceApplication(applied, refused)
 
     async def bulk_upsert(self, principal: Principal, drafts: Sequence[ProductDraft], *, reason: str) -> BulkResult:
         """Create or replace up to MAX_BULK_ROWS products by sku: all of them, or none and the reasons."""

@@ -704,6 +704,155 @@ class ListPriceEventsResponse(_message.Message):
 Global___ListPriceEventsResponse: _TypeAlias = ListPriceEventsResponse  # noqa: Y015
 
 @_typing.final
+class BatchGetProductsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def skus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        skus: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["skus", b"skus"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetProductsRequest: _TypeAlias = BatchGetProductsRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetProductsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def products(self) -> _containers.RepeatedCompositeFieldContainer[Global___Product]:
+        """In request order."""
+
+    def __init__(
+        self,
+        *,
+        products: _abc.Iterable[Global___Product] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["products", b"products"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetProductsResponse: _TypeAlias = BatchGetProductsResponse  # noqa: Y015
+
+@_typing.final
+class PriceChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    EXPECTED_PRICE_FIELD_NUMBER: _builtins.int
+    NEW_PRICE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    reason: _builtins.str
+    """Why, kept with the price event."""
+    @_builtins.property
+    def expected_price(self) -> _money_pb2.Money:
+        """The price the change was computed from."""
+
+    @_builtins.property
+    def new_price(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        expected_price: _money_pb2.Money | None = ...,
+        new_price: _money_pb2.Money | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected_price", b"expected_price", "new_price", b"new_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_price", b"expected_price", "new_price", b"new_price", "reason", b"reason", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceChange: _TypeAlias = PriceChange  # noqa: Y015
+
+@_typing.final
+class ApplyPricesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceChange]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___PriceChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyPricesRequest: _TypeAlias = ApplyPricesRequest  # noqa: Y015
+
+@_typing.final
+class PriceRefusal(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    CURRENT_PRICE_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    message: _builtins.str
+    @_builtins.property
+    def current_price(self) -> _money_pb2.Money:
+        """The product's price now; unset when the product does not exist."""
+
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        message: _builtins.str = ...,
+        current_price: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["current_price", b"current_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_price", b"current_price", "message", b"message", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceRefusal: _TypeAlias = PriceRefusal  # noqa: Y015
+
+@_typing.final
+class ApplyPricesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLIED_SKUS_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def applied_skus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Skus whose price is now the new price (already being it counts)."""
+
+    @_builtins.property
+    def refused(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceRefusal]: ...
+    def __init__(
+        self,
+        *,
+        applied_skus: _abc.Iterable[_builtins.str] | None = ...,
+        refused: _abc.Iterable[Global___PriceRefusal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_skus", b"applied_skus", "refused", b"refused"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyPricesResponse: _TypeAlias = ApplyPricesResponse  # noqa: Y015
+
+@_typing.final
 class CreateCategoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

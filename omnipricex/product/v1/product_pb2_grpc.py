@@ -79,6 +79,16 @@ class ProductServiceStub:
                 request_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPriceEventsRequest.SerializeToString,
                 response_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPriceEventsResponse.FromString,
                 _registered_method=True)
+        self.BatchGetProducts = channel.unary_unary(
+                '/omnipricex.product.v1.ProductService/BatchGetProducts',
+                request_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.BatchGetProductsRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.BatchGetProductsResponse.FromString,
+                _registered_method=True)
+        self.ApplyPrices = channel.unary_unary(
+                '/omnipricex.product.v1.ProductService/ApplyPrices',
+                request_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesResponse.FromString,
+                _registered_method=True)
 
 
 class ProductServiceServicer:
@@ -139,6 +149,22 @@ class ProductServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetProducts(self, request, context):
+        """Up to 1,000 skus in one call; skus that do not exist are left out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyPrices(self, request, context):
+        """Sets up to 1,000 prices, each only while the product's price is still its expected price: a product
+        whose price moved, or that is archived or gone, is left as it is and reported. Each change is a
+        price event with its own reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProductServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +212,16 @@ def add_ProductServiceServicer_to_server(servicer, server):
                     servicer.ListPriceEvents,
                     request_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPriceEventsRequest.FromString,
                     response_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPriceEventsResponse.SerializeToString,
+            ),
+            'BatchGetProducts': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetProducts,
+                    request_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.BatchGetProductsRequest.FromString,
+                    response_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.BatchGetProductsResponse.SerializeToString,
+            ),
+            'ApplyPrices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPrices,
+                    request_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesRequest.FromString,
+                    response_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +467,60 @@ class ProductService:
             '/omnipricex.product.v1.ProductService/ListPriceEvents',
             omnipricex_dot_product_dot_v1_dot_product__pb2.ListPriceEventsRequest.SerializeToString,
             omnipricex_dot_product_dot_v1_dot_product__pb2.ListPriceEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetProducts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.product.v1.ProductService/BatchGetProducts',
+            omnipricex_dot_product_dot_v1_dot_product__pb2.BatchGetProductsRequest.SerializeToString,
+            omnipricex_dot_product_dot_v1_dot_product__pb2.BatchGetProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPrices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.product.v1.ProductService/ApplyPrices',
+            omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesRequest.SerializeToString,
+            omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,13 @@ class ProductServiceStub:
     ImportProductsCsv: _grpc.UnaryUnaryMultiCallable[_product_pb2.ImportProductsCsvRequest, _product_pb2.ImportProductsCsvResponse]
     ExportProductsCsv: _grpc.UnaryUnaryMultiCallable[_product_pb2.ExportProductsCsvRequest, _product_pb2.ExportProductsCsvResponse]
     ListPriceEvents: _grpc.UnaryUnaryMultiCallable[_product_pb2.ListPriceEventsRequest, _product_pb2.ListPriceEventsResponse]
+    BatchGetProducts: _grpc.UnaryUnaryMultiCallable[_product_pb2.BatchGetProductsRequest, _product_pb2.BatchGetProductsResponse]
+    """Up to 1,000 skus in one call; skus that do not exist are left out."""
+    ApplyPrices: _grpc.UnaryUnaryMultiCallable[_product_pb2.ApplyPricesRequest, _product_pb2.ApplyPricesResponse]
+    """Sets up to 1,000 prices, each only while the product's price is still its expected price: a product
+    whose price moved, or that is archived or gone, is left as it is and reported. Each change is a
+    price event with its own reason.
+    """
 
 @_typing.type_check_only
 class ProductServiceAsyncStub(ProductServiceStub):
@@ -55,6 +62,13 @@ class ProductServiceAsyncStub(ProductServiceStub):
     ImportProductsCsv: _aio.UnaryUnaryMultiCallable[_product_pb2.ImportProductsCsvRequest, _product_pb2.ImportProductsCsvResponse]  # type: ignore[assignment]
     ExportProductsCsv: _aio.UnaryUnaryMultiCallable[_product_pb2.ExportProductsCsvRequest, _product_pb2.ExportProductsCsvResponse]  # type: ignore[assignment]
     ListPriceEvents: _aio.UnaryUnaryMultiCallable[_product_pb2.ListPriceEventsRequest, _product_pb2.ListPriceEventsResponse]  # type: ignore[assignment]
+    BatchGetProducts: _aio.UnaryUnaryMultiCallable[_product_pb2.BatchGetProductsRequest, _product_pb2.BatchGetProductsResponse]  # type: ignore[assignment]
+    """Up to 1,000 skus in one call; skus that do not exist are left out."""
+    ApplyPrices: _aio.UnaryUnaryMultiCallable[_product_pb2.ApplyPricesRequest, _product_pb2.ApplyPricesResponse]  # type: ignore[assignment]
+    """Sets up to 1,000 prices, each only while the product's price is still its expected price: a product
+    whose price moved, or that is archived or gone, is left as it is and reported. Each change is a
+    price event with its own reason.
+    """
 
 class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -120,6 +134,25 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _product_pb2.ListPriceEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_product_pb2.ListPriceEventsResponse, _abc.Awaitable[_product_pb2.ListPriceEventsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BatchGetProducts(
+        self,
+        request: _product_pb2.BatchGetProductsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_product_pb2.BatchGetProductsResponse, _abc.Awaitable[_product_pb2.BatchGetProductsResponse]]:
+        """Up to 1,000 skus in one call; skus that do not exist are left out."""
+
+    @_abc_1.abstractmethod
+    def ApplyPrices(
+        self,
+        request: _product_pb2.ApplyPricesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_product_pb2.ApplyPricesResponse, _abc.Awaitable[_product_pb2.ApplyPricesResponse]]:
+        """Sets up to 1,000 prices, each only while the product's price is still its expected price: a product
+        whose price moved, or that is archived or gone, is left as it is and reported. Each change is a
+        price event with its own reason.
+        """
 
 def add_ProductServiceServicer_to_server(servicer: ProductServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
