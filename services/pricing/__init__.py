@@ -1,0 +1,1 @@
+"""The pricing service: strategies, guardrails, demand models, reprice runs, approvals, history, experiments."""

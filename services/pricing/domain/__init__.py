@@ -1,0 +1,1 @@
+"""Pure pricing logic: no I/O."""
