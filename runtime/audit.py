@@ -46,7 +46,7 @@ def describe_resource(method_path: str, request: object) -> str:
             value = getattr(inner, field, "") if inner is not None else ""
             if isinstance(value, str) and value:
                 return f"{service}/{value}"
-    for repeated in ("products", "entries"):
+    for repeated in ("products", "entries", "lines", "offers", "observations", "changes", "ids"):
         items = getattr(request, repeated, None)
         if items is not None and not isinstance(items, str | bytes):
             return f"{service}/*({len(items)} rows)"

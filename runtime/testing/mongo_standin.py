@@ -4,6 +4,8 @@ mongomock cannot run everything the production engine uses; where it cannot, thi
 gap and says so, so the engine's own code stays as it would run against a real server:
 - `bulk_write` with pymongo's UpdateOne/InsertOne/DeleteOne (mongomock fails on the `sort` argument
   that pymongo >= 4.11 passes) is replayed as one call per operation, in order.
+- `aggregate` is a coroutine in pymongo's async API but returns its cursor directly in mongomock-motor;
+  the adapter awaits nothing and hands the cursor back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, Up
 from pymongo.results import BulkWriteResult
 
 STANDIN_LABEL = "mongodb-standin (mongomock-motor, in-process; not a real MongoDB server)"
-ADAPTED_CALLS = ("bulk_write",)
+ADAPTED_CALLS = ("bulk_write", "aggregate")
 
 
 class _StandinCollection:
@@ -24,6 +26,9 @@ class _StandinCollection:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    async def aggregate(self, pipeline: list[Any], *args: Any, **kwargs: Any) -> Any:
+        return self._inner.aggregate(pipeline, *args, **kwargs)
 
     async def bulk_write(self, requests: list[Any], ordered: bool = True, **_: Any) -> BulkWriteResult:
         inserted = matched = modified = deleted = upserted = 0

@@ -1,0 +1,1 @@
+"""The analytics service: the sales ledger of order lines and the daily demand drawn from it."""
