@@ -244,9 +244,9 @@ class PriceEnding(_message.Message):
     MINOR_ENDING_FIELD_NUMBER: _builtins.int
     WHOLE_DIGIT_FIELD_NUMBER: _builtins.int
     minor_ending: _builtins.int
-    """Minor-unit ending, e.g. 99 for ".99"; 0 when whole_digit is used."""
+    """Minor-unit ending, e.g. 99 for ".99"."""
     whole_digit: _builtins.int
-    """Whole-unit last digit (0-9) for "x9"-style endings; -1 when unused."""
+    """Whole-unit last digit (0-9) for "x9"-style endings: 9 makes 129.00."""
     @_builtins.property
     def from_price(self) -> _money_pb2.Money:
         """Inclusive lower bound of the range this ending applies to; unset = from zero."""
@@ -258,11 +258,13 @@ class PriceEnding(_message.Message):
         minor_ending: _builtins.int = ...,
         whole_digit: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["from_price", b"from_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ending", b"ending", "from_price", b"from_price", "minor_ending", b"minor_ending", "whole_digit", b"whole_digit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_price", b"from_price", "minor_ending", b"minor_ending", "whole_digit", b"whole_digit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ending", b"ending", "from_price", b"from_price", "minor_ending", b"minor_ending", "whole_digit", b"whole_digit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_ending: _TypeAlias = _typing.Literal["minor_ending", "whole_digit"]  # noqa: Y015
+    _WhichOneofArgType_ending: _TypeAlias = _typing.Literal["ending", b"ending"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_ending) -> _WhichOneofReturnType_ending | None: ...
 
 Global___PriceEnding: _TypeAlias = PriceEnding  # noqa: Y015
 
