@@ -109,15 +109,6 @@ class RunRepository(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class RecommendationPosition:
-    """Where a page of recommendations ends."""
-
-    run_create_time: datetime
-    run_id: str
-    sku: str
-
-
 class RecommendationRepository(Protocol):
     async def put_many(self, recommendations: Sequence[Recommendation]) -> None:
         """Store recommendations, idempotent on (run_id, sku): a repeat replaces a still-pending one
@@ -198,6 +189,8 @@ class QuoteRepository(Protocol):
     async def put_many(self, quotes: Sequence[Quote]) -> None:
         """Create or replace by (organisation, sku); each write gets a sequence number above every earlier one."""
         ...
+
+    async def get_many(self, organization_id: str, skus: Collection[str]) -> dict[str, Quote]: ...
 
     async def changes_since(self, sequence: int, *, limit: int) -> list[tuple[int, Quote]]:
         """Quotes of every organisation written after `sequence`, in sequence order."""
