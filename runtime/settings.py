@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     analytics_metrics_port: int = Field(9153, ge=0, le=65535)
     competitor_metrics_port: int = Field(9154, ge=0, le=65535)
     pricing_metrics_port: int = Field(9155, ge=0, le=65535)
-    pricing_worker_metrics_port: int = Field(9165, ge=0, le=65535)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8000, ge=1, le=65535)
 
@@ -67,6 +66,10 @@ class Settings(BaseSettings):
     # Hard limit per task, well under RabbitMQ's 30-minute consumer timeout; the soft limit is 90 % of it.
     job_time_limit_seconds: float = Field(900.0, gt=0, le=1500)
     job_max_retries: int = Field(3, ge=0, le=20)
+    # A worker holds a job under a lease it renews as it goes; a job whose lease ran out (its worker
+    # died) is re-queued by the sweeper, which runs this often.
+    job_lease_seconds: float = Field(30.0, ge=1, le=600)
+    job_sweep_seconds: float = Field(30.0, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:

@@ -1,0 +1,1 @@
+"""Shared Celery job plumbing: app factory, queues with dead letters, reliable tasks, workers."""
