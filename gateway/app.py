@@ -16,7 +16,18 @@ from gateway.metrics import HttpMetrics, MetricsMiddleware
 from gateway.openapi import install_openapi
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware, build_limiter
 from gateway.responses import JsonResponse
-from gateway.routers import auth, categories, health, identity, products
+from gateway.routers import (
+    auth,
+    categories,
+    competitors,
+    health,
+    identity,
+    pricing_insights,
+    products,
+    reprice,
+    sales,
+    strategies,
+)
 from runtime.settings import Settings
 from runtime.telemetry import tracing_enabled
 
@@ -66,7 +77,18 @@ def create_app(settings: Settings, *, channels: Channels | None = None, limiter:
     )
     app.state.metrics = metrics
     # The hot reads come first: a request is matched against each route in turn.
-    routers = (products.router, categories.router, auth.router, identity.router, health.router)
+    routers = (
+        products.router,
+        pricing_insights.router,
+        categories.router,
+        strategies.router,
+        reprice.router,
+        sales.router,
+        competitors.router,
+        auth.router,
+        identity.router,
+        health.router,
+    )
     for router in routers:
         app.include_router(router)
     routes = [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
@@ -74,7 +96,7 @@ def create_app(settings: Settings, *, channels: Channels | None = None, limiter:
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=DEFAULT_BODY_LIMIT,
-        limits_by_path=products.LARGE_BODY_LIMITS,
+        limits_by_path={**products.LARGE_BODY_LIMITS, **sales.LARGE_BODY_LIMITS, **competitors.LARGE_BODY_LIMITS},
     )
     app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, login_limit=settings.login_attempts_per_minute)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

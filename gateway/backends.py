@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
+from omnipricex.analytics.v1 import analytics_pb2_grpc
+from omnipricex.competitor.v1 import competitor_pb2_grpc
 from omnipricex.identity.v1 import identity_pb2_grpc
+from omnipricex.pricing.v1 import pricing_pb2_grpc
 from omnipricex.product.v1 import product_pb2_grpc
 from runtime.auth import Authenticator
 from runtime.clients import open_channel
@@ -21,17 +24,23 @@ READINESS_DEADLINE_SECONDS = 1.0
 class Channels:
     product: grpc.aio.Channel
     identity: grpc.aio.Channel
+    analytics: grpc.aio.Channel
+    competitor: grpc.aio.Channel
+    pricing: grpc.aio.Channel
 
     @classmethod
     def open(cls, settings: Settings) -> Channels:
         return cls(
             product=open_channel(settings.product_address, settings),
             identity=open_channel(settings.identity_address, settings),
+            analytics=open_channel(settings.analytics_address, settings),
+            competitor=open_channel(settings.competitor_address, settings),
+            pricing=open_channel(settings.pricing_address, settings),
         )
 
     async def close(self) -> None:
-        await self.product.close()
-        await self.identity.close()
+        for channel in (self.product, self.identity, self.analytics, self.competitor, self.pricing):
+            await channel.close()
 
 
 class Stubs:
@@ -42,9 +51,24 @@ class Stubs:
         self.users = identity_pb2_grpc.UserServiceStub(channels.identity)
         self.api_keys = identity_pb2_grpc.ApiKeyServiceStub(channels.identity)
         self.audit = identity_pb2_grpc.AuditServiceStub(channels.identity)
+        self.sales = analytics_pb2_grpc.SalesServiceStub(channels.analytics)
+        self.competitors = competitor_pb2_grpc.CompetitorServiceStub(channels.competitor)
+        self.offers = competitor_pb2_grpc.OfferServiceStub(channels.competitor)
+        self.observations = competitor_pb2_grpc.ObservationServiceStub(channels.competitor)
+        self.market = competitor_pb2_grpc.MarketServiceStub(channels.competitor)
+        self.strategies = pricing_pb2_grpc.StrategyServiceStub(channels.pricing)
+        self.reprice = pricing_pb2_grpc.RepriceServiceStub(channels.pricing)
+        self.demand_models = pricing_pb2_grpc.DemandModelServiceStub(channels.pricing)
+        self.price_history = pricing_pb2_grpc.PriceHistoryServiceStub(channels.pricing)
+        self.simulation = pricing_pb2_grpc.SimulationServiceStub(channels.pricing)
+        self.experiments = pricing_pb2_grpc.ExperimentServiceStub(channels.pricing)
+        self.quotes = pricing_pb2_grpc.QuoteServiceStub(channels.pricing)
         self.health = {
             "product": health_pb2_grpc.HealthStub(channels.product),
             "identity": health_pb2_grpc.HealthStub(channels.identity),
+            "analytics": health_pb2_grpc.HealthStub(channels.analytics),
+            "competitor": health_pb2_grpc.HealthStub(channels.competitor),
+            "pricing": health_pb2_grpc.HealthStub(channels.pricing),
         }
 
 

@@ -59,5 +59,6 @@ def requires_credentials(route: APIRoute) -> bool:
 
 Backends = Annotated[GatewayState, Depends(gateway_state)]
 Viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER))]
+Analyst = Annotated[Caller, Depends(caller_with(Role.ANALYST))]
 PricingManager = Annotated[Caller, Depends(caller_with(Role.PRICING_MANAGER))]
 Admin = Annotated[Caller, Depends(caller_with(Role.ADMIN))]

@@ -22,12 +22,27 @@ from gateway.tests.standin_services import (
     serve_standin,
 )
 from runtime.auth import Authenticator, Role
-from runtime.grpc_server import RunningServer
+from runtime.grpc_server import RunningServer, start_server
 from runtime.identity_client import access_tokens
 from runtime.settings import Settings
+from services.analytics.repository.sqlite import open_sqlite_repositories as open_analytics
+from services.analytics.server import build_definition as analytics_definition
+from services.competitor.repository.sqlite import open_sqlite_repositories as open_competitor
+from services.competitor.server import build_definition as competitor_definition
+from services.pricing.domain.records import JobKind
+from services.pricing.repository.opening import open_repositories as open_pricing
+from services.pricing.server import build_definition as pricing_definition
+from services.pricing.upstream import Upstream
 
 ORG_A = "org_a"
 ORG_B = "org_b"
+
+
+class UnusedJobQueue:
+    """The gateway's tests never run jobs; a run created through a real pricing service would fail here."""
+
+    def submit(self, kind: JobKind, organization_id: str, run_id: str) -> None:
+        raise AssertionError(f"no job queue in gateway tests ({kind} {run_id})")
 
 
 @dataclass
@@ -80,19 +95,47 @@ async def start_mesh(settings: Settings) -> Mesh:
     identity_server = await serve_standin(identity_definition(identity), "127.0.0.1:0", authenticator, audit)
     product_state = ProductStandin()
     product_server = await serve_standin(product_definition(product_state), "127.0.0.1:0", authenticator, audit)
+    # The newer services run for real on SQLite files under data_dir, behind the same stand-in identity.
+    analytics_server = await start_server(
+        analytics_definition(await open_analytics(settings.sqlite_path("analytics"))),
+        address="127.0.0.1:0",
+        authenticator=authenticator,
+        audit_sink=audit,
+    )
+    competitor_server = await start_server(
+        competitor_definition(await open_competitor(settings.sqlite_path("competitor"))),
+        address="127.0.0.1:0",
+        authenticator=authenticator,
+        audit_sink=audit,
+    )
     wired = settings.model_copy(
         update={
             "product_address": f"127.0.0.1:{product_server.port}",
             "identity_address": f"127.0.0.1:{identity_server.port}",
+            "analytics_address": f"127.0.0.1:{analytics_server.port}",
+            "competitor_address": f"127.0.0.1:{competitor_server.port}",
         }
     )
+    pricing_server = await start_server(
+        await pricing_definition(await open_pricing(wired), Upstream(wired), UnusedJobQueue()),
+        address="127.0.0.1:0",
+        authenticator=authenticator,
+        audit_sink=audit,
+    )
+    wired = wired.model_copy(update={"pricing_address": f"127.0.0.1:{pricing_server.port}"})
     return Mesh(
         wired,
         identity,
         product_state,
         authenticator,
         audit,
-        {"identity": identity_server, "product": product_server},
+        {
+            "identity": identity_server,
+            "product": product_server,
+            "analytics": analytics_server,
+            "competitor": competitor_server,
+            "pricing": pricing_server,
+        },
     )
 
 

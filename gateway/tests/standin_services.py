@@ -451,6 +451,24 @@ class ProductsStandin(product_pb2_grpc.ProductServiceServicer):
         product.status = product_pb2.PRODUCT_STATUS_ARCHIVED
         return product_pb2.ArchiveProductResponse(product=product)
 
+    async def BatchGetProducts(self, request: Any, context: Any) -> product_pb2.BatchGetProductsResponse:
+        organization_id = current_principal().organization_id
+        found = [self.state.products.get((organization_id, sku)) for sku in request.skus]
+        return product_pb2.BatchGetProductsResponse(products=[product for product in found if product is not None])
+
+    async def ApplyPrices(self, request: Any, context: Any) -> product_pb2.ApplyPricesResponse:
+        organization_id = current_principal().organization_id
+        current_principal().require(Role.PRICING_MANAGER)
+        response = product_pb2.ApplyPricesResponse()
+        for change in request.changes:
+            product = self.state.products.get((organization_id, change.sku))
+            if product is None or product.price != change.expected_price:
+                response.refused.add(sku=change.sku, message="the price moved or the product is gone")
+                continue
+            product.price.CopyFrom(change.new_price)
+            response.applied_skus.append(change.sku)
+        return response
+
     async def BulkUpsertProducts(self, request: Any, context: Any) -> product_pb2.BulkUpsertProductsResponse:
         current_principal().require(Role.PRICING_MANAGER)
         (created, updated, unchanged), errors = self.state.bulk(request.products)

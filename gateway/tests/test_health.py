@@ -15,6 +15,8 @@ from gateway.tests.standin_services import SLOW_SKU
 from gateway.tests.support import assert_problem, product_body
 from runtime.auth import Role
 
+BACKENDS = ("product", "identity", "analytics", "competitor", "pricing")
+
 
 async def eventually_ready(client: httpx.AsyncClient, attempts: int = 100) -> httpx.Response:
     """Polls /readyz until it answers 200 (the channel reconnects with a short backoff)."""
@@ -30,7 +32,16 @@ async def eventually_ready(client: httpx.AsyncClient, attempts: int = 100) -> ht
 async def test_ready_when_every_backend_serves(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "backends": {"product": "SERVING", "identity": "SERVING"}}
+    assert response.json() == {
+        "status": "ready",
+        "backends": {
+            "product": "SERVING",
+            "identity": "SERVING",
+            "analytics": "SERVING",
+            "competitor": "SERVING",
+            "pricing": "SERVING",
+        },
+    }
 
 
 async def test_product_service_down_then_back(mesh: Mesh, client: httpx.AsyncClient) -> None:
@@ -69,14 +80,15 @@ async def test_a_call_past_the_deadline_is_504(tmp_path: Path) -> None:
 
 
 async def test_no_backend_at_all(tmp_path: Path) -> None:
-    settings = gateway_settings(tmp_path, product_address="127.0.0.1:1", identity_address="127.0.0.1:1")
+    nowhere = {f"{name}_address": "127.0.0.1:1" for name in BACKENDS}
+    settings = gateway_settings(tmp_path, **nowhere)
     async with gateway_client(settings) as client:
         healthz = await client.get("/healthz")
         readyz = await client.get("/readyz")
         login = await client.post("/v1/auth/token", json={"email": "a@b.example", "password": "pw"})
         api_key = await client.get("/v1/products", headers={"X-API-Key": "opx_whatever"})
     assert healthz.json() == {"status": "ok"}
-    assert assert_problem(readyz, 503)["backends"] == {"product": "UNAVAILABLE", "identity": "UNAVAILABLE"}
+    assert assert_problem(readyz, 503)["backends"] == dict.fromkeys(BACKENDS, "UNAVAILABLE")
     assert_problem(login, 503)
     assert_problem(api_key, 503)
 
@@ -103,7 +115,7 @@ async def test_a_draining_backend_is_not_ready(mesh: Mesh, client: httpx.AsyncCl
 
     body = assert_problem(await client.get("/readyz"), 503)
 
-    assert body["backends"] == {"product": "NOT_SERVING", "identity": "SERVING"}
+    assert body["backends"] == {**dict.fromkeys(BACKENDS, "SERVING"), "product": "NOT_SERVING"}
 
 
 async def test_channels_given_to_the_app_stay_open_after_it_stops(mesh: Mesh) -> None:

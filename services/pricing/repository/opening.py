@@ -1,0 +1,19 @@
+"""Opening the pricing service's storage from settings, for the server and the workers alike."""
+
+from __future__ import annotations
+
+from runtime.settings import Settings
+from runtime.storage.mongo import connect
+from services.pricing.repository import Repositories
+from services.pricing.repository.mongo import open_mongo_repositories
+from services.pricing.repository.sqlite import open_sqlite_repositories
+
+SERVICE = "pricing"
+
+
+async def open_repositories(settings: Settings) -> Repositories:
+    """SQLite under data_dir by default; MongoDB when OMNIPRICEX_MONGODB_URI is set."""
+    if settings.mongodb_uri is not None:
+        client = connect(settings.mongodb_uri.get_secret_value())
+        return await open_mongo_repositories(client[settings.mongodb_database(SERVICE)], close=client.close)
+    return await open_sqlite_repositories(settings.sqlite_path(SERVICE))
