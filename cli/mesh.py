@@ -10,12 +10,15 @@ import httpx
 from runtime.settings import Settings
 
 # Identity first: every other process asks it about API keys and sends it audit records.
-SERVICES = ("identity", "product")
+SERVICES = ("identity", "product", "analytics", "competitor", "pricing")
+# Job processes: name → module and arguments.
+WORKERS = {"pricing-worker": "services.pricing.worker", "pricing-beat": "services.pricing.worker beat"}
 
 
 def commands() -> dict[str, str]:
     python = sys.executable
     processes = {name: f"{python} -m services.{name}" for name in SERVICES}
+    processes.update({name: f"{python} -m {module}" for name, module in WORKERS.items()})
     processes["gateway"] = f"{python} -m gateway"
     return processes
 

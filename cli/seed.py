@@ -1,4 +1,5 @@
-"""Seeds the demo organisation over gRPC: its admin user, category tree and catalog. Safe to re-run."""
+"""Seeds the demo organisation over gRPC: its admin user, category tree, catalog, 180 days of sales,
+competitors with fresh prices, two pricing strategies and a first demand-model fit. Safe to re-run."""
 
 from __future__ import annotations
 
@@ -10,16 +11,24 @@ from pathlib import Path
 import grpc
 
 from demo.catalog import DemoCatalog, DemoProduct, generate_catalog
-from omnipricex.common.v1 import money_pb2
+from demo.market import generate_market
+from demo.sales import generate_sales
+from omnipricex.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from omnipricex.common.v1 import money_pb2, paging_pb2
+from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc
 from omnipricex.identity.v1 import identity_pb2, identity_pb2_grpc
+from omnipricex.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
 from runtime.clients import auth_metadata, open_channel
+from runtime.clock import utcnow
 from runtime.settings import Settings
+from runtime.timestamps import to_timestamp
 
 DEMO_ORGANIZATION = "Demo Retail"
 DEMO_ADMIN_EMAIL = "admin@demo.local"
 DEMO_CATALOG_SIZE = 1200
 BATCH = 1000
+LINES_BATCH = 10_000
 _STATUS = {"active": product_pb2.PRODUCT_STATUS_ACTIVE, "draft": product_pb2.PRODUCT_STATUS_DRAFT}
 
 
@@ -48,17 +57,179 @@ def demo_password(settings: Settings) -> DemoLogin:
 
 
 async def seed_demo(settings: Settings, login: DemoLogin) -> int:
-    """Create the demo organisation and catalog if missing; returns how many products were written."""
+    """Create the demo organisation and its data if missing; returns how many products were written."""
     identity = open_channel(settings.identity_address, settings)
     product = open_channel(settings.product_address, settings)
+    analytics = open_channel(settings.analytics_address, settings)
+    competitor = open_channel(settings.competitor_address, settings)
+    pricing = open_channel(settings.pricing_address, settings)
+    long_deadline = settings.long_rpc_deadline_seconds
     try:
         token = await _admin_token(settings, identity, login)
         catalog = generate_catalog(DEMO_CATALOG_SIZE)
-        category_ids = await _ensure_categories(product, token, catalog, settings.rpc_deadline_seconds)
-        return await _upsert_products(product, token, catalog, category_ids, settings.long_rpc_deadline_seconds)
+        category_ids = await ensure_categories(product, token, catalog, settings.rpc_deadline_seconds)
+        written = await upsert_products(product, token, catalog, category_ids, long_deadline)
+        await seed_sales(analytics, token, catalog, long_deadline)
+        await seed_market(competitor, token, catalog, long_deadline)
+        await seed_pricing(pricing, token, category_ids[catalog.categories[0].id], long_deadline)
+        return written
     finally:
-        await identity.close()
-        await product.close()
+        for channel in (identity, product, analytics, competitor, pricing):
+            await channel.close()
+
+
+async def seed_sales(channel: grpc.aio.Channel, token: str, catalog: DemoCatalog, deadline: float) -> None:
+    """About 180 days of orders up to last midnight, drawn from demand curves with planted elasticities."""
+    stub = analytics_pb2_grpc.SalesServiceStub(channel)
+    end = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    batch: list[analytics_pb2.OrderLine] = []
+
+    async def flush() -> None:
+        response = await stub.IngestOrderLines(
+            analytics_pb2.IngestOrderLinesRequest(lines=batch), metadata=auth_metadata(token), timeout=deadline
+        )
+        if response.errors:
+            first = response.errors[0]
+            raise RuntimeError(f"demo sales refused at {first.key}: {first.field} {first.message}")
+        batch.clear()
+
+    for line in generate_sales(catalog, end=end).lines():
+        batch.append(
+            analytics_pb2.OrderLine(
+                order_id=line.order_id,
+                line_no=line.line_no,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=money_pb2.Money(amount_minor=line.unit_price_minor, currency=line.currency),
+                time=to_timestamp(line.ordered_at),
+                channel=line.channel,
+            )
+        )
+        if len(batch) == LINES_BATCH:
+            await flush()
+    if batch:
+        await flush()
+
+
+async def seed_market(channel: grpc.aio.Channel, token: str, catalog: DemoCatalog, deadline: float) -> None:
+    """Three demo competitors, their offers for our skus and their prices over the last days."""
+    metadata = auth_metadata(token)
+    competitors = competitor_pb2_grpc.CompetitorServiceStub(channel)
+    market = generate_market(catalog, now=utcnow())
+    listed = await competitors.ListCompetitors(
+        competitor_pb2.ListCompetitorsRequest(page=paging_pb2.PageRequest(page_size=1000)),
+        metadata=metadata,
+        timeout=deadline,
+    )
+    ids = {item.name: item.id for item in listed.competitors}
+    for name, website in dict.fromkeys((offer.competitor, offer.url.split("/p/")[0]) for offer in market.offers):
+        if name not in ids:
+            created = await competitors.CreateCompetitor(
+                competitor_pb2.CreateCompetitorRequest(
+                    competitor=competitor_pb2.Competitor(name=name, website=website, default_currency="EUR")
+                ),
+                metadata=metadata,
+                timeout=deadline,
+            )
+            ids[name] = created.competitor.id
+    offers = competitor_pb2_grpc.OfferServiceStub(channel)
+    # The service normalises URLs, so offers are matched to the demo's by position (answers keep request order).
+    offer_ids: dict[str, str] = {}
+    for start in range(0, len(market.offers), BATCH):
+        chunk = market.offers[start : start + BATCH]
+        response = await offers.UpsertOffers(
+            competitor_pb2.UpsertOffersRequest(
+                offers=[
+                    competitor_pb2.Offer(
+                        competitor_id=ids[offer.competitor], sku=offer.sku, url=offer.url, title=offer.title
+                    )
+                    for offer in chunk
+                ]
+            ),
+            metadata=metadata,
+            timeout=deadline,
+        )
+        if response.errors:
+            raise RuntimeError(f"demo offers refused: {response.errors[0].message}")
+        offer_ids.update({offer.url: stored.id for offer, stored in zip(chunk, response.offers, strict=True)})
+    observations = competitor_pb2_grpc.ObservationServiceStub(channel)
+    rows = [
+        competitor_pb2.Observation(
+            offer_id=offer_ids[item.url],
+            observe_time=to_timestamp(item.time),
+            price=money_pb2.Money(amount_minor=item.price_minor, currency=item.currency),
+            in_stock=item.in_stock,
+            extraction_method=competitor_pb2.EXTRACTION_METHOD_IMPORT,
+            confidence=1.0,
+        )
+        for item in market.observations
+    ]
+    for start in range(0, len(rows), LINES_BATCH):
+        recorded = await observations.RecordObservations(
+            competitor_pb2.RecordObservationsRequest(observations=rows[start : start + LINES_BATCH]),
+            metadata=metadata,
+            timeout=deadline,
+        )
+        if recorded.errors:
+            raise RuntimeError(f"demo observations refused: {recorded.errors[0].message}")
+
+
+async def seed_pricing(channel: grpc.aio.Channel, token: str, optimised_category: str, deadline: float) -> None:
+    """Two strategies (a market follower as the default, a profit optimiser for one category) and a
+    first fit of the demand models, which the worker runs as a job."""
+    metadata = auth_metadata(token)
+    strategies = pricing_pb2_grpc.StrategyServiceStub(channel)
+    listed = await strategies.ListStrategies(pricing_pb2.ListStrategiesRequest(), metadata=metadata, timeout=deadline)
+    if listed.strategies:
+        return
+    endings = [
+        pricing_pb2.PriceEnding(minor_ending=99),
+        pricing_pb2.PriceEnding(from_price=money_pb2.Money(amount_minor=10_000, currency="EUR"), whole_digit=9),
+    ]
+    follower = await strategies.CreateStrategy(
+        pricing_pb2.CreateStrategyRequest(
+            strategy=pricing_pb2.Strategy(
+                name="Market follower",
+                rules=[
+                    pricing_pb2.Rule(kind=pricing_pb2.RULE_KIND_BEAT_LOWEST, beat_percent="1"),
+                    pricing_pb2.Rule(kind=pricing_pb2.RULE_KIND_COST_PLUS, markup_percent="35"),
+                ],
+                max_market_age_seconds=3 * 24 * 3600,
+                guardrails=pricing_pb2.Guardrails(min_margin_percent="15", max_change_percent="10", endings=endings),
+                auto_apply=pricing_pb2.AutoApplyPolicy(enabled=True, max_change_percent="3"),
+            )
+        ),
+        metadata=metadata,
+        timeout=deadline,
+    )
+    optimiser = await strategies.CreateStrategy(
+        pricing_pb2.CreateStrategyRequest(
+            strategy=pricing_pb2.Strategy(
+                name="Profit optimiser",
+                rules=[
+                    pricing_pb2.Rule(kind=pricing_pb2.RULE_KIND_OPTIMISE_PROFIT),
+                    pricing_pb2.Rule(kind=pricing_pb2.RULE_KIND_COST_PLUS, markup_percent="40"),
+                ],
+                guardrails=pricing_pb2.Guardrails(min_margin_percent="20", max_change_percent="8", endings=endings),
+                auto_apply=pricing_pb2.AutoApplyPolicy(
+                    enabled=True, max_change_percent="2", require_reliable_model=True
+                ),
+            )
+        ),
+        metadata=metadata,
+        timeout=deadline,
+    )
+    for assignment in (
+        pricing_pb2.Assignment(level=pricing_pb2.ASSIGNMENT_LEVEL_DEFAULT, strategy_id=follower.strategy.id),
+        pricing_pb2.Assignment(
+            level=pricing_pb2.ASSIGNMENT_LEVEL_CATEGORY, target=optimised_category, strategy_id=optimiser.strategy.id
+        ),
+    ):
+        await strategies.SetAssignment(
+            pricing_pb2.SetAssignmentRequest(assignment=assignment), metadata=metadata, timeout=deadline
+        )
+    models = pricing_pb2_grpc.DemandModelServiceStub(channel)
+    await models.RefitDemandModels(pricing_pb2.RefitDemandModelsRequest(days=180), metadata=metadata, timeout=deadline)
 
 
 async def _admin_token(settings: Settings, channel: grpc.aio.Channel, login: DemoLogin) -> str:
@@ -88,7 +259,7 @@ async def _admin_token(settings: Settings, channel: grpc.aio.Channel, login: Dem
     return (await auth.Login(request, timeout=settings.rpc_deadline_seconds)).tokens.access_token
 
 
-async def _ensure_categories(
+async def ensure_categories(
     channel: grpc.aio.Channel, token: str, catalog: DemoCatalog, deadline: float
 ) -> dict[str, str]:
     stub = product_pb2_grpc.CategoryServiceStub(channel)
@@ -113,7 +284,7 @@ async def _ensure_categories(
     return ids
 
 
-async def _upsert_products(
+async def upsert_products(
     channel: grpc.aio.Channel, token: str, catalog: DemoCatalog, category_ids: dict[str, str], deadline: float
 ) -> int:
     stub = product_pb2_grpc.ProductServiceStub(channel)

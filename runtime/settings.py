@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # died) is re-queued by the sweeper, which runs this often.
     job_lease_seconds: float = Field(30.0, ge=1, le=600)
     job_sweep_seconds: float = Field(30.0, ge=1, le=3600)
+    # Prefixed to every queue name, so several installations (or test runs) can share one RabbitMQ.
+    job_queue_prefix: str = Field("", pattern=r"^([a-z][a-z0-9_-]{0,31})?$")
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from cli.mesh import SERVICES
+from cli.mesh import SERVICES, WORKERS
 from runtime.settings import Settings
 
 
@@ -41,10 +41,10 @@ class Mesh:
         return f"http://127.0.0.1:{self.env['OMNIPRICEX_GATEWAY_PORT']}"
 
     def start(self, name: str) -> None:
-        module = "gateway" if name == "gateway" else f"services.{name}"
+        module = WORKERS.get(name) or ("gateway" if name == "gateway" else f"services.{name}")
         log = (self.data_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", module], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", *module.split()], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
 
     def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
@@ -78,8 +78,16 @@ def mesh_env(data_dir: Path) -> dict[str, str]:
             "OMNIPRICEX_DATA_DIR": str(data_dir),
             "OMNIPRICEX_PRODUCT_ADDRESS": f"127.0.0.1:{free_port()}",
             "OMNIPRICEX_IDENTITY_ADDRESS": f"127.0.0.1:{free_port()}",
+            "OMNIPRICEX_ANALYTICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            "OMNIPRICEX_COMPETITOR_ADDRESS": f"127.0.0.1:{free_port()}",
+            "OMNIPRICEX_PRICING_ADDRESS": f"127.0.0.1:{free_port()}",
             "OMNIPRICEX_PRODUCT_METRICS_PORT": "0",
             "OMNIPRICEX_IDENTITY_METRICS_PORT": "0",
+            "OMNIPRICEX_ANALYTICS_METRICS_PORT": "0",
+            "OMNIPRICEX_COMPETITOR_METRICS_PORT": "0",
+            "OMNIPRICEX_PRICING_METRICS_PORT": "0",
+            # Workers of different test meshes must never share a broker.
+            "OMNIPRICEX_BROKER_URL": f"sqla+sqlite:///{data_dir / 'broker.sqlite3'}",
             "OMNIPRICEX_GATEWAY_PORT": str(free_port()),
             "OMNIPRICEX_RPC_DEADLINE_SECONDS": "2",
             "OMNIPRICEX_RATE_LIMIT_PER_MINUTE": "100000",
@@ -99,7 +107,7 @@ def running_mesh(data_dir: Path, extra_env: dict[str, str] | None = None) -> Ite
     settings.require_jwt_secret()
     settings.require_bootstrap_token()
     try:
-        for name in (*SERVICES, "gateway"):
+        for name in (*SERVICES, *WORKERS, "gateway"):
             mesh.start(name)
         mesh.wait_ready()
         yield mesh
