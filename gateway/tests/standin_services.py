@@ -451,6 +451,25 @@ class ProductsStandin(product_pb2_grpc.ProductServiceServicer):
         product.status = product_pb2.PRODUCT_STATUS_ARCHIVED
         return product_pb2.ArchiveProductResponse(product=product)
 
+    async def ListPricingInputs(self, request: Any, context: Any) -> product_pb2.ListPricingInputsResponse:
+        organization_id = current_principal().organization_id
+        active = sorted(
+            (p for (org, _), p in self.state.products.items() if org == organization_id),
+            key=lambda product: product.sku,
+        )
+        response = product_pb2.ListPricingInputsResponse()
+        for product in active:
+            if product.status not in (product_pb2.PRODUCT_STATUS_ACTIVE, product_pb2.PRODUCT_STATUS_UNSPECIFIED):
+                continue
+            response.skus.append(product.sku)
+            response.brands.append(product.brand)
+            response.category_ids.append(product.category_id)
+            response.currencies.append(product.price.currency)
+            response.price_minor.append(product.price.amount_minor)
+            response.cost_minor.append(product.cost.amount_minor if product.HasField("cost") else -1)
+            response.map_minor.append(product.map_price.amount_minor if product.HasField("map_price") else -1)
+        return response
+
     async def BatchGetProducts(self, request: Any, context: Any) -> product_pb2.BatchGetProductsResponse:
         organization_id = current_principal().organization_id
         found = [self.state.products.get((organization_id, sku)) for sku in request.skus]

@@ -35,6 +35,7 @@ from runtime.settings import Settings
 from runtime.timestamps import from_timestamp
 
 PAGE = 1_000
+PRICING_PAGE = 10_000
 # A token is renewed this long before it expires, so no call starts with one about to lapse.
 TOKEN_MARGIN_SECONDS = 60
 
@@ -178,17 +179,35 @@ class Upstream:
         """Active products of the organisation (of one category and its descendants), page by page."""
         token = ""
         while True:
-            request = product_pb2.ListProductsRequest(
-                filter=product_pb2.ProductFilter(category_id=category_id, status=product_pb2.PRODUCT_STATUS_ACTIVE),
-                page=paging_pb2.PageRequest(page_size=PAGE, page_token=token),
+            request = product_pb2.ListPricingInputsRequest(
+                category_id=category_id, page=paging_pb2.PageRequest(page_size=PRICING_PAGE, page_token=token)
             )
             try:
-                response = await self._products.ListProducts(
+                response = await self._products.ListPricingInputs(
                     request, metadata=self._credentials.metadata(principal), timeout=self._long_deadline
                 )
             except grpc.aio.AioRpcError as error:
                 raise _translated(error, "the product service") from None
-            yield [_catalog_product(item) for item in response.products]
+            yield [
+                CatalogProduct(
+                    sku=sku,
+                    brand=brand,
+                    category_id=category,
+                    price=Money(price, currency),
+                    cost=None if cost < 0 else Money(cost, currency),
+                    map_price=None if map_price < 0 else Money(map_price, currency),
+                )
+                for sku, brand, category, currency, price, cost, map_price in zip(
+                    response.skus,
+                    response.brands,
+                    response.category_ids,
+                    response.currencies,
+                    response.price_minor,
+                    response.cost_minor,
+                    response.map_minor,
+                    strict=True,
+                )
+            ]
             token = response.page.next_page_token
             if not token:
                 return

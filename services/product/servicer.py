@@ -115,6 +115,27 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
             page=paging_pb2.PageResponse(next_page_token=page.next_page_token),
         )
 
+    async def ListPricingInputs(
+        self, request: product_pb2.ListPricingInputsRequest, context: Context
+    ) -> product_pb2.ListPricingInputsResponse:
+        page = await self._catalog.pricing_inputs(
+            current_principal(),
+            category_id=request.category_id,
+            page_size_requested=request.page.page_size,
+            page_token=request.page.page_token,
+        )
+        rows = page.items
+        return product_pb2.ListPricingInputsResponse(
+            skus=[row.sku for row in rows],
+            brands=[row.brand for row in rows],
+            category_ids=[row.category_id for row in rows],
+            currencies=[row.currency for row in rows],
+            price_minor=[row.price_minor for row in rows],
+            cost_minor=[-1 if row.cost_minor is None else row.cost_minor for row in rows],
+            map_minor=[-1 if row.map_minor is None else row.map_minor for row in rows],
+            page=paging_pb2.PageResponse(next_page_token=page.next_page_token),
+        )
+
     async def BatchGetProducts(
         self, request: product_pb2.BatchGetProductsRequest, context: Context
     ) -> product_pb2.BatchGetProductsResponse:

@@ -31,7 +31,7 @@ from services.product.domain import (
     RowError,
     ValidPriceChange,
 )
-from services.product.repository import EventPosition, Repositories
+from services.product.repository import EventPosition, PricingRow, Repositories
 
 T = TypeVar("T")
 _log = get_logger(__name__)
@@ -39,6 +39,7 @@ _log = get_logger(__name__)
 MAX_BULK_ROWS = 10_000
 MAX_BATCH_GET = 1_000
 MAX_PRICE_CHANGES = 1_000
+MAX_PRICING_PAGE = 10_000
 MAX_EXPORT_ROWS = 100_000
 MAX_IMPORT_ROWS = MAX_EXPORT_ROWS
 # The largest message the shared gRPC server accepts.
@@ -134,6 +135,30 @@ class ProductCatalog:
             return Page(products, "")
         page = products[:limit]
         return Page(page, encode_token({"after": page[-1].sku, "f": fingerprint}))
+
+    async def pricing_inputs(
+        self, principal: Principal, *, category_id: str, page_size_requested: int, page_token: str
+    ) -> Page[PricingRow]:
+        """Active products' pricing fields, by sku; pages of up to MAX_PRICING_PAGE."""
+        principal.require(READ_ROLE)
+        limit = page_size(page_size_requested, maximum=MAX_PRICING_PAGE)
+        position = decode_token(page_token)
+        if position and (position.get("c") != category_id or not isinstance(position.get("after"), str)):
+            raise InvalidArgument("page_token was issued for a different category", field="page_token")
+        category_ids = None
+        if category_id:
+            category_ids = (
+                await self._query(principal.organization_id, ProductFilter(category_id=category_id))
+            ).category_ids
+        rows = await self._products.pricing_rows(
+            principal.organization_id,
+            category_ids=category_ids,
+            after_sku=str(position.get("after", "")),
+            limit=limit + 1,
+        )
+        if len(rows) <= limit:
+            return Page(rows, "")
+        return Page(rows[:limit], encode_token({"after": rows[limit - 1].sku, "c": category_id}))
 
     async def export_csv(self, principal: Principal, request: ProductFilter) -> bytes:
         principal.require(READ_ROLE)

@@ -853,6 +853,82 @@ class ApplyPricesResponse(_message.Message):
 Global___ApplyPricesResponse: _TypeAlias = ApplyPricesResponse  # noqa: Y015
 
 @_typing.final
+class ListPricingInputsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    category_id: _builtins.str
+    """Active products in this category and its descendants when set; all active products otherwise."""
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        category_id: _builtins.str = ...,
+        page: _paging_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_id", b"category_id", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPricingInputsRequest: _TypeAlias = ListPricingInputsRequest  # noqa: Y015
+
+@_typing.final
+class ListPricingInputsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKUS_FIELD_NUMBER: _builtins.int
+    BRANDS_FIELD_NUMBER: _builtins.int
+    CATEGORY_IDS_FIELD_NUMBER: _builtins.int
+    CURRENCIES_FIELD_NUMBER: _builtins.int
+    PRICE_MINOR_FIELD_NUMBER: _builtins.int
+    COST_MINOR_FIELD_NUMBER: _builtins.int
+    MAP_MINOR_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def skus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def brands(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def category_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def currencies(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def price_minor(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def cost_minor(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """-1 where the product has no cost."""
+
+    @_builtins.property
+    def map_minor(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """-1 where the product has no minimum advertised price."""
+
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageResponse: ...
+    def __init__(
+        self,
+        *,
+        skus: _abc.Iterable[_builtins.str] | None = ...,
+        brands: _abc.Iterable[_builtins.str] | None = ...,
+        category_ids: _abc.Iterable[_builtins.str] | None = ...,
+        currencies: _abc.Iterable[_builtins.str] | None = ...,
+        price_minor: _abc.Iterable[_builtins.int] | None = ...,
+        cost_minor: _abc.Iterable[_builtins.int] | None = ...,
+        map_minor: _abc.Iterable[_builtins.int] | None = ...,
+        page: _paging_pb2.PageResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brands", b"brands", "category_ids", b"category_ids", "cost_minor", b"cost_minor", "currencies", b"currencies", "map_minor", b"map_minor", "page", b"page", "price_minor", b"price_minor", "skus", b"skus"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPricingInputsResponse: _TypeAlias = ListPricingInputsResponse  # noqa: Y015
+
+@_typing.final
 class CreateCategoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -89,6 +89,11 @@ class ProductServiceStub:
                 request_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesRequest.SerializeToString,
                 response_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesResponse.FromString,
                 _registered_method=True)
+        self.ListPricingInputs = channel.unary_unary(
+                '/omnipricex.product.v1.ProductService/ListPricingInputs',
+                request_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPricingInputsRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPricingInputsResponse.FromString,
+                _registered_method=True)
 
 
 class ProductServiceServicer:
@@ -165,6 +170,14 @@ class ProductServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPricingInputs(self, request, context):
+        """What a reprice run needs of the active products, as parallel columns (packed, for speed), ordered
+        by sku; up to 10,000 products per page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProductServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +235,11 @@ def add_ProductServiceServicer_to_server(servicer, server):
                     servicer.ApplyPrices,
                     request_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesRequest.FromString,
                     response_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesResponse.SerializeToString,
+            ),
+            'ListPricingInputs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPricingInputs,
+                    request_deserializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPricingInputsRequest.FromString,
+                    response_serializer=omnipricex_dot_product_dot_v1_dot_product__pb2.ListPricingInputsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -521,6 +539,33 @@ class ProductService:
             '/omnipricex.product.v1.ProductService/ApplyPrices',
             omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesRequest.SerializeToString,
             omnipricex_dot_product_dot_v1_dot_product__pb2.ApplyPricesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPricingInputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.product.v1.ProductService/ListPricingInputs',
+            omnipricex_dot_product_dot_v1_dot_product__pb2.ListPricingInputsRequest.SerializeToString,
+            omnipricex_dot_product_dot_v1_dot_product__pb2.ListPricingInputsResponse.FromString,
             options,
             channel_credentials,
             insecure,

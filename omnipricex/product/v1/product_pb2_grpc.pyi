@@ -48,6 +48,10 @@ class ProductServiceStub:
     whose price moved, or that is archived or gone, is left as it is and reported. Each change is a
     price event with its own reason.
     """
+    ListPricingInputs: _grpc.UnaryUnaryMultiCallable[_product_pb2.ListPricingInputsRequest, _product_pb2.ListPricingInputsResponse]
+    """What a reprice run needs of the active products, as parallel columns (packed, for speed), ordered
+    by sku; up to 10,000 products per page.
+    """
 
 @_typing.type_check_only
 class ProductServiceAsyncStub(ProductServiceStub):
@@ -68,6 +72,10 @@ class ProductServiceAsyncStub(ProductServiceStub):
     """Sets up to 1,000 prices, each only while the product's price is still its expected price: a product
     whose price moved, or that is archived or gone, is left as it is and reported. Each change is a
     price event with its own reason.
+    """
+    ListPricingInputs: _aio.UnaryUnaryMultiCallable[_product_pb2.ListPricingInputsRequest, _product_pb2.ListPricingInputsResponse]  # type: ignore[assignment]
+    """What a reprice run needs of the active products, as parallel columns (packed, for speed), ordered
+    by sku; up to 10,000 products per page.
     """
 
 class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -152,6 +160,16 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
         """Sets up to 1,000 prices, each only while the product's price is still its expected price: a product
         whose price moved, or that is archived or gone, is left as it is and reported. Each change is a
         price event with its own reason.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPricingInputs(
+        self,
+        request: _product_pb2.ListPricingInputsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_product_pb2.ListPricingInputsResponse, _abc.Awaitable[_product_pb2.ListPricingInputsResponse]]:
+        """What a reprice run needs of the active products, as parallel columns (packed, for speed), ordered
+        by sku; up to 10,000 products per page.
         """
 
 def add_ProductServiceServicer_to_server(servicer: ProductServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

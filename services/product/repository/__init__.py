@@ -10,6 +10,19 @@ from typing import Protocol
 from services.product.domain import Category, PriceEvent, Product, ProductChange, ProductQuery
 
 
+@dataclass(frozen=True, slots=True)
+class PricingRow:
+    """The fields a reprice run reads, straight from storage: no domain object is built for them."""
+
+    sku: str
+    brand: str
+    category_id: str
+    currency: str
+    price_minor: int
+    cost_minor: int | None
+    map_minor: int | None
+
+
 class ProductRepository(Protocol):
     async def get(self, organization_id: str, sku: str) -> Product | None: ...
 
@@ -27,6 +40,12 @@ class ProductRepository(Protocol):
         nothing; MongoDB has no multi-document atomicity without a replica set, so a failure may leave
         a prefix of the changes written — running the same upsert again completes it.
         """
+        ...
+
+    async def pricing_rows(
+        self, organization_id: str, *, category_ids: frozenset[str] | None, after_sku: str, limit: int
+    ) -> list[PricingRow]:
+        """Active products (of these categories when given) with a sku greater than `after_sku`, by sku."""
         ...
 
     async def in_category(self, organization_id: str, category_id: str) -> bool:

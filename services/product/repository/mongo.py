@@ -15,7 +15,7 @@ from runtime.money import Money
 from runtime.storage.mongo import Document, MongoDatabase
 from runtime.storage.mongo import ensure_indexes as create_indexes
 from services.product.domain import Category, PriceEvent, Product, ProductChange, ProductQuery, ProductStatus, fold
-from services.product.repository import EventPosition, Repositories
+from services.product.repository import EventPosition, PricingRow, Repositories
 
 INDEXES: dict[str, list[IndexModel]] = {
     "products": [
@@ -40,6 +40,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
+_PRICING_FIELDS = {
+    "_id": False,
+    **dict.fromkeys(("sku", "brand", "category_id", "currency", "price_minor", "cost_minor", "map_price_minor"), True),
+}
 _NO_ID = {"_id": False}
 DocumentCollection = AsyncCollection[Document]
 
@@ -89,6 +93,30 @@ class MongoProductRepository:
             selector["stock"] = {"$gt": 0}
         cursor = self._products.find(selector, _NO_ID).sort("sku", ASCENDING).limit(limit)
         return [_product(document) for document in await cursor.to_list(None)]
+
+    async def pricing_rows(
+        self, organization_id: str, *, category_ids: frozenset[str] | None, after_sku: str, limit: int
+    ) -> list[PricingRow]:
+        selector: Document = {
+            "organization_id": organization_id,
+            "status": ProductStatus.ACTIVE.value,
+            "sku": {"$gt": after_sku},
+        }
+        if category_ids is not None:
+            selector["category_id"] = {"$in": sorted(category_ids)}
+        cursor = self._products.find(selector, _PRICING_FIELDS).sort("sku", ASCENDING).limit(limit)
+        return [
+            PricingRow(
+                d["sku"],
+                d["brand"],
+                d["category_id"],
+                d["currency"],
+                d["price_minor"],
+                d.get("cost_minor"),
+                d.get("map_price_minor"),
+            )
+            for d in await cursor.to_list(None)
+        ]
 
     async def write(self, changes: Sequence[ProductChange], events: Sequence[PriceEvent]) -> None:
         operations = []

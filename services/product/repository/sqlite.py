@@ -21,7 +21,7 @@ from services.product.domain import (
     ProductStatus,
     fold,
 )
-from services.product.repository import EventPosition, Repositories
+from services.product.repository import EventPosition, PricingRow, Repositories
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -82,6 +82,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS categories_sibling_names ON categories (organi
 _PRODUCT_COLUMNS = (
     "organization_id, sku, title, title_folded, brand, brand_folded, gtin, mpn, category_id, currency, "
     "cost_minor, price_minor, map_price_minor, stock, attributes, status, revision, create_time, update_time"
+)
+_SELECT_PRICING_ROWS = (
+    "SELECT sku, brand, category_id, currency, price_minor, cost_minor, map_price_minor FROM products "
+    "WHERE organization_id = ? AND status = ? AND sku > ?"
 )
 _SELECT_PRODUCT = f"SELECT {_PRODUCT_COLUMNS} FROM products"  # noqa: S608 - constant column list
 _INSERT_PRODUCT = f"INSERT INTO products ({_PRODUCT_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608
@@ -157,6 +161,22 @@ class SqliteProductRepository:
 
         def run(connection: sqlite3.Connection) -> list[Product]:
             return [_product(row) for row in connection.execute(sql, params)]
+
+        return await self._db.read(run)
+
+    async def pricing_rows(
+        self, organization_id: str, *, category_ids: frozenset[str] | None, after_sku: str, limit: int
+    ) -> list[PricingRow]:
+        sql = _SELECT_PRICING_ROWS
+        params: list[Any] = [organization_id, ProductStatus.ACTIVE.value, after_sku]
+        if category_ids is not None:
+            sql += " AND category_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(category_ids)))
+        sql += " ORDER BY sku LIMIT ?"
+        params.append(limit)
+
+        def run(connection: sqlite3.Connection) -> list[PricingRow]:
+            return [PricingRow(*row) for row in connection.execute(sql, params)]
 
         return await self._db.read(run)
 

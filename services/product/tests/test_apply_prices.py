@@ -7,9 +7,9 @@ import pytest
 from runtime.auth import Role
 from runtime.errors import InvalidArgument, PermissionDenied
 from runtime.money import Money
-from services.product.domain import MoneyInput, PriceChangeInput
+from services.product.domain import MoneyInput, PriceChangeInput, ProductStatus
 from services.product.tests.support import ORG_B, draft, eur, principal
-from services.product.use_cases import MAX_PRICE_CHANGES, ProductCatalog
+from services.product.use_cases import MAX_PRICE_CHANGES, CategoryTree, ProductCatalog
 
 MANAGER = principal(subject="usr_manager")
 VIEWER = principal(Role.VIEWER)
@@ -107,3 +107,34 @@ async def test_bad_changes_are_refused_whole(
 async def test_applying_needs_a_pricing_manager(catalog: ProductCatalog, three: None, who: object) -> None:
     with pytest.raises(PermissionDenied):
         await catalog.apply_prices(who, [change("p-1", 1000, 900)])  # type: ignore[arg-type]
+
+
+async def test_pricing_inputs_page_through_active_products_of_a_category(
+    catalog: ProductCatalog, tree: CategoryTree
+) -> None:
+    await tree.create_category(MANAGER, category_id="home", name="Home", parent_id="")
+    await tree.create_category(MANAGER, category_id="mugs", name="Mugs", parent_id="home")
+    await catalog.bulk_upsert(
+        MANAGER,
+        [
+            draft("a-1", category_id="mugs", map_price=eur(900), price=eur(1000)),
+            draft("a-2", category_id="home", cost=None),
+            draft("a-3", category_id="", status=ProductStatus.DRAFT),
+            draft("a-4", category_id=""),
+        ],
+        reason="seed",
+    )
+    first = await catalog.pricing_inputs(VIEWER, category_id="", page_size_requested=2, page_token="")
+    assert [row.sku for row in first.items] == ["a-1", "a-2"]
+    assert (first.items[0].map_minor, first.items[0].price_minor, first.items[1].cost_minor) == (900, 1000, None)
+    rest = await catalog.pricing_inputs(VIEWER, category_id="", page_size_requested=2, page_token=first.next_page_token)
+    assert [row.sku for row in rest.items] == ["a-4"]
+    assert rest.next_page_token == ""
+    home = await catalog.pricing_inputs(VIEWER, category_id="home", page_size_requested=0, page_token="")
+    assert [row.sku for row in home.items] == ["a-1", "a-2"]
+    with pytest.raises(InvalidArgument, match="different category"):
+        await catalog.pricing_inputs(
+            VIEWER, category_id="home", page_size_requested=2, page_token=first.next_page_token
+        )
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        await catalog.pricing_inputs(VIEWER, category_id="nope", page_size_requested=2, page_token="")

@@ -22,7 +22,7 @@ from services.product.domain import (
     ProductQuery,
     ProductStatus,
 )
-from services.product.repository import EventPosition, Repositories
+from services.product.repository import EventPosition, PricingRow, Repositories
 from services.product.tests.support import (
     ORG_A,
     ORG_B,
@@ -228,6 +228,30 @@ async def test_pages_are_ordered_by_sku_and_resume_after_the_last_one(
     following = await repositories.products.find(ORG_A, ProductQuery(), after_sku="p-03", limit=3)
     assert [p.sku for p in following] == ["p-05", "p-06", "p-07"]
     assert await repositories.products.find(ORG_A, ProductQuery(), after_sku="q-15", limit=3) == []
+
+
+async def test_pricing_rows_are_the_active_products_fields_by_sku(
+    repositories: Repositories, listed: list[Product]
+) -> None:
+    active = sorted((p for p in listed if p.status is ProductStatus.ACTIVE), key=lambda p: p.sku)
+    rows = await repositories.products.pricing_rows(ORG_A, category_ids=None, after_sku="", limit=1000)
+    assert rows == [
+        PricingRow(
+            p.sku,
+            p.brand,
+            p.category_id,
+            p.currency,
+            p.price.amount_minor,
+            None if p.cost is None else p.cost.amount_minor,
+            None if p.map_price is None else p.map_price.amount_minor,
+        )
+        for p in active
+    ]
+    page = await repositories.products.pricing_rows(ORG_A, category_ids=None, after_sku=rows[0].sku, limit=2)
+    assert [row.sku for row in page] == [row.sku for row in rows[1:3]]
+    mugs = await repositories.products.pricing_rows(ORG_A, category_ids=frozenset({"mugs"}), after_sku="", limit=1000)
+    assert [row.sku for row in mugs] == [p.sku for p in active if p.category_id == "mugs"]
+    assert await repositories.products.pricing_rows("org_c", category_ids=None, after_sku="", limit=10) == []
 
 
 async def test_another_organisation_sees_only_its_own_products(
