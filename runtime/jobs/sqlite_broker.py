@@ -24,6 +24,11 @@ message returned more than ``delivery_limit`` times moves to "<queue>.dead" with
 ``x-first-death-reason`` "delivery_limit"; a message rejected without requeue moves there with
 "rejected". An orderly channel close returns messages without counting them. The lock files make
 this a single-host transport, as a SQLite file already is.
+
+A channel is used from several threads: without an event loop (as on this transport) Celery's prefork
+pool acks and rejects from its result-handler thread while the consumer thread polls. A SQLAlchemy
+session must not be shared between threads, so each thread gets its own session on the channel, and
+SQLite's own locking (BEGIN IMMEDIATE, busy timeout) orders their transactions.
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -117,6 +125,16 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+@contextmanager
+def _schema_lock(database: Path) -> Iterator[None]:
+    with (database.parent / f"{database.name}.schema-lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _forget_parent_engines() -> None:
     # A forked child must not use its parent's pooled SQLite connections; dispose without closing them.
     for engine, _ in _engines.values():
@@ -138,6 +156,7 @@ class Channel(kombu_sqlalchemy.Channel):  # type: ignore[misc]
     """The stock channel plus delivery records, deleting acks, orphan recovery and a delivery limit."""
 
     def __init__(self, connection: Any, **kwargs: Any) -> None:
+        self._thread_sessions = threading.local()
         super().__init__(connection, **kwargs)
         options = connection.client.transport_options
         self._delivery_limit = int(options.get("delivery_limit", DELIVERY_LIMIT))
@@ -150,12 +169,35 @@ class Channel(kombu_sqlalchemy.Channel):  # type: ignore[misc]
         key = (os.getpid(), self.connection.client.hostname)
         with kombu_sqlalchemy._MUTEX:
             if key not in _engines:
-                sqlite_database_path(key[1]).parent.mkdir(parents=True, exist_ok=True)
+                database = sqlite_database_path(key[1])
+                database.parent.mkdir(parents=True, exist_ok=True)
                 engine = _sqlite_engine(key[1])
-                kombu_sqlalchemy.metadata.create_all(engine)
-                _metadata.create_all(engine)
+                # create_all checks, then creates: processes starting together (worker, beat, the
+                # service publishing) would race to create the same tables, so they take turns.
+                with _schema_lock(database):
+                    kombu_sqlalchemy.metadata.create_all(engine)
+                    _metadata.create_all(engine)
                 _engines[key] = (engine, sessionmaker(bind=engine))
             return _engines[key]
+
+    @property
+    def session(self) -> Session:
+        """The calling thread's session (kombu's own methods use it too)."""
+        session: Session | None = getattr(self._thread_sessions, "session", None)
+        if session is None:
+            _, make_session = self._open()
+            session = self._thread_sessions.session = make_session()
+        return session
+
+    def _get_or_create(self, queue: str) -> Any:
+        """The queue's row, created if missing; kombu's check-then-insert fails when processes starting
+        together declare the same queue, so the insert ignores a row another process just made."""
+        found = self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).first()
+        if found is not None:
+            return found
+        with self._immediate_transaction() as tx:
+            tx.execute(sqlite_insert(self._queues).values(name=queue).on_conflict_do_nothing(index_elements=["name"]))
+        return self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).one()
 
     @property
     def _messages(self) -> Table:
@@ -316,8 +358,19 @@ class Channel(kombu_sqlalchemy.Channel):  # type: ignore[misc]
         queue_id: int = tx.execute(select(queues.c.id).where(queues.c.name == name)).scalar_one()
         return queue_id
 
-    def _immediate_transaction(self) -> _ImmediateTransaction:
-        return _ImmediateTransaction(self.session)
+    @contextmanager
+    def _immediate_transaction(self) -> Iterator[Session]:
+        """BEGIN IMMEDIATE … COMMIT on this thread's session; rolled back if any part of it fails."""
+        session = self.session
+        try:
+            session.commit()  # end any read the session started, so BEGIN opens a fresh transaction
+            session.execute(text("BEGIN IMMEDIATE"))
+            yield session
+            session.commit()
+        except BaseException:
+            # Also when COMMIT itself fails: SQLAlchemy then leaves the session "prepared", refusing all SQL.
+            session.rollback()
+            raise
 
 
 def _mark_death(headers: dict[str, Any], reason: str, queue: str) -> None:
@@ -325,24 +378,6 @@ def _mark_death(headers: dict[str, Any], reason: str, queue: str) -> None:
     headers["x-first-death-reason"] = reason
     headers["x-first-death-queue"] = queue
     headers["x-death"] = [{"reason": reason, "queue": queue, "count": 1, "time": utcnow().isoformat()}]
-
-
-class _ImmediateTransaction:
-    """BEGIN IMMEDIATE … COMMIT on the channel's session; rolled back if the block raises."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def __enter__(self) -> Session:
-        self._session.commit()  # end any read the session started, so BEGIN opens a fresh transaction
-        self._session.execute(text("BEGIN IMMEDIATE"))
-        return self._session
-
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if exc_type is None:
-            self._session.commit()
-        else:
-            self._session.rollback()
 
 
 class Transport(kombu_sqlalchemy.Transport):  # type: ignore[misc]

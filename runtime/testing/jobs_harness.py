@@ -95,6 +95,7 @@ class JobsRig:
     def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
+        self.workers.remove(worker)
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -122,7 +123,9 @@ class JobsRig:
             if condition():
                 return
             for worker in self.workers:
-                if worker.poll() is not None and worker.returncode not in (0, -signal.SIGKILL):
+                # Only kill_worker and stop_workers end a worker; one that left by itself (Celery exits 0
+                # after an "Unrecoverable error") fails the wait at once instead of at its timeout.
+                if worker.poll() is not None:
                     raise RuntimeError(f"worker exited with {worker.returncode}: {self.log()[-3000:]}")
             time.sleep(0.1)
         raise TimeoutError(f"timed out waiting for {what}; worker log:\n{self.log()[-4000:]}")

@@ -6,10 +6,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kombu import Connection, Exchange, Queue
+from sqlalchemy import event
 
 from runtime.jobs.app import SQLITE_TRANSPORT
 
@@ -172,4 +177,64 @@ def test_a_message_taken_without_ack_is_gone_at_once(ours: tuple[str, Path]) -> 
         message = WORK(connection.channel()).get(no_ack=True)
         assert message is not None
         assert message.payload == {"job": 1}
+    assert _rows(database) == []
+
+
+@contextmanager
+def _on_commit(channel: Any, hook: Any) -> Iterator[None]:
+    """Run ``hook`` at each COMMIT of ``channel``'s broker file, after SQLAlchemy prepared it, before SQLite runs it."""
+    engine, _ = channel._open()
+    event.listen(engine, "commit", hook)
+    try:
+        yield
+    finally:
+        event.remove(engine, "commit", hook)
+
+
+def test_the_consumer_thread_polls_while_another_thread_acks(ours: tuple[str, Path]) -> None:
+    # Without an event loop (as on this transport) Celery's prefork pool acks late messages from its
+    # result-handler thread while the consumer thread keeps polling the same channel.
+    url, database = ours
+    with _connection(url, SQLITE_TRANSPORT) as connection:
+        _publish(connection, 1)
+        channel = connection.channel()
+        message = WORK(channel).get(no_ack=False)
+        assert message is not None
+        acker = threading.Thread(target=message.ack)
+        committing, resume = threading.Event(), threading.Event()
+
+        def hold_the_ack_mid_commit(_connection: Any) -> None:
+            if threading.current_thread() is acker:
+                committing.set()
+                resume.wait(timeout=10)
+
+        with _on_commit(channel, hold_the_ack_mid_commit):
+            acker.start()
+            try:
+                assert committing.wait(timeout=10)
+                assert WORK(channel).get(no_ack=False) is None
+            finally:
+                resume.set()
+                acker.join(timeout=10)
+    assert _rows(database) == []
+
+
+def test_a_failed_commit_leaves_the_channel_usable(ours: tuple[str, Path]) -> None:
+    url, database = ours
+    with _connection(url, SQLITE_TRANSPORT) as connection:
+        _publish(connection, 1)
+        channel = connection.channel()
+        message = WORK(channel).get(no_ack=False)
+        assert message is not None
+        failures = [sqlite3.OperationalError("disk I/O error")]
+
+        def fail_once(_connection: Any) -> None:
+            if failures:
+                raise failures.pop()
+
+        with _on_commit(channel, fail_once), pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+            message.ack()
+        assert _rows(database) == [(1, 0)]  # nothing half-written: the message is still held
+        message.ack()
+        assert WORK(channel).get(no_ack=False) is None
     assert _rows(database) == []
