@@ -58,6 +58,7 @@ class Stubs:
         self.market = competitor_pb2_grpc.MarketServiceStub(channels.competitor)
         self.strategies = pricing_pb2_grpc.StrategyServiceStub(channels.pricing)
         self.reprice = pricing_pb2_grpc.RepriceServiceStub(channels.pricing)
+        self.schedules = pricing_pb2_grpc.ScheduleServiceStub(channels.pricing)
         self.demand_models = pricing_pb2_grpc.DemandModelServiceStub(channels.pricing)
         self.price_history = pricing_pb2_grpc.PriceHistoryServiceStub(channels.pricing)
         self.simulation = pricing_pb2_grpc.SimulationServiceStub(channels.pricing)

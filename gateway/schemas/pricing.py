@@ -1,5 +1,5 @@
-"""The REST shape of pricing: strategies and their assignments, reprice runs and recommendations, demand
-models, price history, simulations, experiments and quotes."""
+"""The REST shape of pricing: strategies and their assignments, reprice runs, schedules and recommendations,
+demand models, price history, simulations, experiments and quotes."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ MAX_REASON_LENGTH = 500
 MAX_SCOPE_SKUS = 10_000
 MAX_DECISIONS = 1_000
 MAX_QUOTE_SKUS = 1_000
+MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES = 15, 10_080
 MIN_CANDIDATES, MAX_CANDIDATES = 2, 6
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -366,15 +367,95 @@ class RepriceRun(BaseModel):
     recommended: int = Field(description="Recommendations stored (only changed prices are).")
     auto_applied: int
     error: str | None = Field(description="Why the run failed; null unless it did.")
-    created_by: str = Field(description='User or API key id, or "schedule:<id>".')
+    created_by: str = Field(
+        description="User or API key id; for a run a schedule started, the schedule's creator, in whose name it "
+        "prices and applies."
+    )
     attempts: int
     create_time: datetime
     start_time: datetime | None
     end_time: datetime | None
+    schedule_id: str | None = Field(description="The schedule that started it; null when a caller did.")
 
 
 class RepriceRunPage(BaseModel):
     items: list[RepriceRun] = Field(description="Newest first.")
+    next_cursor: str | None
+
+
+def _not_nullable_moment(schema: dict[str, Any]) -> None:
+    """not_nullable for a Moment field, keeping the field's description over the type's."""
+    description = schema.get("description")
+    not_nullable(schema)
+    schema["description"] = description
+
+
+_INTERVAL = f"Minutes between runs: {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES:,} (a week), exact UTC durations."
+
+
+class NewRepriceSchedule(RequestModel):
+    scope: Scope
+    mode: RunModeName = Field(
+        "suggest", description="suggest: recommendations wait for a person; auto: those within policy apply at once."
+    )
+    interval_minutes: int = Field(ge=MIN_INTERVAL_MINUTES, le=MAX_INTERVAL_MINUTES, description=_INTERVAL)
+    start_time: Moment | None = Field(
+        None,
+        description="The first run (RFC 3339 with an offset); later ones are whole intervals after it. Now when "
+        "left out; a time already passed only sets the rhythm (the first run is then its first occurrence from now "
+        "on).",
+        json_schema_extra=_not_nullable_moment,
+    )
+    paused: bool = Field(False, description="A paused schedule starts no runs.")
+
+    @field_validator("start_time", mode="before")
+    @classmethod
+    def _start_not_null(cls, value: object) -> object:
+        return _not_null(value)
+
+
+class RepriceSchedulePatch(RequestModel):
+    """JSON merge patch: only the fields present change."""
+
+    paused: bool | None = Field(
+        None,
+        description="Pause, or resume: occurrences missed while paused are skipped.",
+        json_schema_extra=not_nullable,
+    )
+    interval_minutes: int | None = Field(
+        None,
+        ge=MIN_INTERVAL_MINUTES,
+        le=MAX_INTERVAL_MINUTES,
+        description=f"{_INTERVAL} The next run becomes the first occurrence of the new rhythm from now on.",
+        json_schema_extra=not_nullable,
+    )
+
+    @field_validator("paused", "interval_minutes", mode="before")
+    @classmethod
+    def _fields_not_null(cls, value: object) -> object:
+        return _kept(value)
+
+
+class RepriceSchedule(BaseModel):
+    id: str
+    scope: Scope
+    mode: RunModeName
+    interval_minutes: int
+    start_time: datetime = Field(description="The origin of its rhythm: runs are due whole intervals after it.")
+    paused: bool
+    next_run_time: datetime = Field(
+        description="When the next run is due. Occurrences missed while the scheduler was down start one run for "
+        "them all; while the last run is still queued or running, an occurrence starts nothing."
+    )
+    last_run_id: str | None = Field(description="The last run it started; null before the first.")
+    last_run_time: datetime | None
+    created_by: str = Field(description="Its runs act in this user's (or API key's) name.")
+    create_time: datetime
+    update_time: datetime
+
+
+class RepriceSchedulePage(BaseModel):
+    items: list[RepriceSchedule] = Field(description="Oldest first.")
     next_cursor: str | None
 
 

@@ -62,6 +62,7 @@ class PricingStandin:
     simulation: pricing_pb2.SimulateResponse = field(default_factory=pricing_pb2.SimulateResponse)
     experiments: dict[tuple[str, str], pricing_pb2.Experiment] = field(default_factory=dict)
     quotes: dict[tuple[str, str], tuple[int, str, str]] = field(default_factory=dict)
+    schedules: dict[tuple[str, str], pricing_pb2.RepriceSchedule] = field(default_factory=dict)
 
     def record(self, method: str, request: Any, context: Context, role: Role = Role.VIEWER) -> str:
         """Logs the call, checks the caller's role and returns its organisation."""
@@ -182,42 +183,51 @@ class StrategyStandin(pricing_pb2_grpc.StrategyServiceServicer):
         return pricing_pb2.DeleteAssignmentResponse()
 
 
+def _products_in(state: PricingStandin, scope: pricing_pb2.Scope) -> list[str]:
+    target = scope.WhichOneof("target")
+    if target == "skus":
+        missing = [sku for sku in scope.skus.skus if sku not in state.products]
+        if missing:
+            raise InvalidArgument(f"no active product with sku {missing[0]!r}", field="scope.skus")
+        return list(scope.skus.skus)
+    if target == "category_id":
+        if scope.category_id not in state.categories:
+            raise InvalidArgument(f"category {scope.category_id!r} does not exist", field="scope.category_id")
+        skus = state.categories[scope.category_id]
+        if not skus:
+            raise FailedPrecondition(f"category {scope.category_id!r} has no active products to price", field="scope")
+        return skus
+    if target == "all":
+        return list(state.products)
+    raise InvalidArgument("the scope is all, a category or a list of skus", field="scope")
+
+
+def _check_mode(mode: int) -> None:
+    """Suggest mode needs an analyst (the caller's minimum), auto mode a pricing manager."""
+    if mode not in (pricing_pb2.RUN_MODE_SUGGEST, pricing_pb2.RUN_MODE_AUTO):
+        raise InvalidArgument("mode must be SUGGEST or AUTO", field="mode")
+    if mode == pricing_pb2.RUN_MODE_AUTO:
+        current_principal().require(Role.PRICING_MANAGER)
+
+
+def _check_interval(minutes: int) -> None:
+    if not 15 <= minutes <= 10_080:
+        raise InvalidArgument("interval_minutes is 15-10,080 (a week)", field="interval_minutes")
+
+
 class RepriceStandin(pricing_pb2_grpc.RepriceServiceServicer):
     def __init__(self, state: PricingStandin) -> None:
         self.state = state
 
-    def _products_in(self, scope: pricing_pb2.Scope) -> list[str]:
-        target = scope.WhichOneof("target")
-        if target == "skus":
-            missing = [sku for sku in scope.skus.skus if sku not in self.state.products]
-            if missing:
-                raise InvalidArgument(f"no active product with sku {missing[0]!r}", field="scope.skus")
-            return list(scope.skus.skus)
-        if target == "category_id":
-            if scope.category_id not in self.state.categories:
-                raise InvalidArgument(f"category {scope.category_id!r} does not exist", field="scope.category_id")
-            skus = self.state.categories[scope.category_id]
-            if not skus:
-                raise FailedPrecondition(
-                    f"category {scope.category_id!r} has no active products to price", field="scope"
-                )
-            return skus
-        if target == "all":
-            return list(self.state.products)
-        raise InvalidArgument("the scope is all, a category or a list of skus", field="scope")
-
     async def CreateRepriceRun(self, request: Any, context: Context) -> pricing_pb2.CreateRepriceRunResponse:
         org = self.state.record("CreateRepriceRun", request, context, Role.ANALYST)
-        if request.mode == pricing_pb2.RUN_MODE_UNSPECIFIED:
-            raise InvalidArgument("mode must be SUGGEST or AUTO", field="mode")
-        if request.mode == pricing_pb2.RUN_MODE_AUTO:
-            current_principal().require(Role.PRICING_MANAGER)
+        _check_mode(request.mode)
         run = pricing_pb2.RepriceRun(
             id=new_id("run_"),
             scope=request.scope,
             mode=request.mode,
             state=pricing_pb2.RUN_STATE_QUEUED,
-            total=len(self._products_in(request.scope)),
+            total=len(_products_in(self.state, request.scope)),
             created_by=current_principal().subject_id,
             create_time=now(),
         )
@@ -282,6 +292,65 @@ class RepriceStandin(pricing_pb2_grpc.RepriceServiceServicer):
         org = self.state.record("RejectRecommendations", request, context, Role.PRICING_MANAGER)
         decided = self._decide(org, request, pricing_pb2.RECOMMENDATION_STATE_REJECTED)
         return pricing_pb2.RejectRecommendationsResponse(recommendations=decided)
+
+
+class ScheduleStandin(pricing_pb2_grpc.ScheduleServiceServicer):
+    """Keeps schedules as given; the real service's rhythm and dispatch are tested in services/pricing."""
+
+    def __init__(self, state: PricingStandin) -> None:
+        self.state = state
+
+    async def CreateSchedule(self, request: Any, context: Context) -> pricing_pb2.CreateScheduleResponse:
+        org = self.state.record("CreateSchedule", request, context, Role.ANALYST)
+        given = request.schedule
+        _check_mode(given.mode)
+        _check_interval(given.interval_minutes)
+        _products_in(self.state, given.scope)
+        schedule = pricing_pb2.RepriceSchedule(
+            id=new_id("sch_"),
+            scope=given.scope,
+            mode=given.mode,
+            interval_minutes=given.interval_minutes,
+            paused=given.paused,
+            created_by=current_principal().subject_id,
+            create_time=now(),
+        )
+        schedule.start_time.CopyFrom(given.start_time if given.HasField("start_time") else schedule.create_time)
+        schedule.next_run_time.CopyFrom(schedule.start_time)
+        schedule.update_time.CopyFrom(schedule.create_time)
+        self.state.schedules[org, schedule.id] = schedule
+        return pricing_pb2.CreateScheduleResponse(schedule=schedule)
+
+    async def GetSchedule(self, request: Any, context: Context) -> pricing_pb2.GetScheduleResponse:
+        org = self.state.record("GetSchedule", request, context)
+        return pricing_pb2.GetScheduleResponse(schedule=_found(self.state.schedules, org, request.id, "schedule"))
+
+    async def ListSchedules(self, request: Any, context: Context) -> pricing_pb2.ListSchedulesResponse:
+        org = self.state.record("ListSchedules", request, context)
+        oldest_first = [item for key, item in self.state.schedules.items() if key[0] == org]
+        items, page = _page(oldest_first, request.page)
+        return pricing_pb2.ListSchedulesResponse(schedules=items, page=page)
+
+    async def UpdateSchedule(self, request: Any, context: Context) -> pricing_pb2.UpdateScheduleResponse:
+        org = self.state.record("UpdateSchedule", request, context, Role.ANALYST)
+        schedule = _found(self.state.schedules, org, request.schedule.id, "schedule")
+        _check_mode(schedule.mode)
+        paths = set(request.update_mask.paths)
+        if not paths or paths - {"paused", "interval_minutes"}:
+            raise InvalidArgument("update_mask names paused and / or interval_minutes", field="update_mask")
+        if "interval_minutes" in paths:
+            _check_interval(request.schedule.interval_minutes)
+            schedule.interval_minutes = request.schedule.interval_minutes
+        if "paused" in paths:
+            schedule.paused = request.schedule.paused
+        schedule.update_time.CopyFrom(now())
+        return pricing_pb2.UpdateScheduleResponse(schedule=schedule)
+
+    async def DeleteSchedule(self, request: Any, context: Context) -> pricing_pb2.DeleteScheduleResponse:
+        org = self.state.record("DeleteSchedule", request, context, Role.ANALYST)
+        _check_mode(_found(self.state.schedules, org, request.id, "schedule").mode)
+        del self.state.schedules[org, request.id]
+        return pricing_pb2.DeleteScheduleResponse()
 
 
 class DemandModelStandin(pricing_pb2_grpc.DemandModelServiceServicer):
@@ -419,6 +488,7 @@ def pricing_definition(state: PricingStandin) -> ServiceDefinition:
     def register(server: grpc.aio.Server) -> None:
         pricing_pb2_grpc.add_StrategyServiceServicer_to_server(StrategyStandin(state), server)
         pricing_pb2_grpc.add_RepriceServiceServicer_to_server(RepriceStandin(state), server)
+        pricing_pb2_grpc.add_ScheduleServiceServicer_to_server(ScheduleStandin(state), server)
         pricing_pb2_grpc.add_DemandModelServiceServicer_to_server(DemandModelStandin(state), server)
         pricing_pb2_grpc.add_PriceHistoryServiceServicer_to_server(PriceHistoryStandin(state), server)
         pricing_pb2_grpc.add_SimulationServiceServicer_to_server(SimulationStandin(state), server)

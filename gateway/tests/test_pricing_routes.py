@@ -27,6 +27,7 @@ from gateway.schemas.pricing import (
     RecommendationStateName,
     ReferenceName,
     RepriceRun,
+    RepriceSchedule,
     Rule,
     RunModeName,
     RunStateName,
@@ -411,6 +412,7 @@ async def test_a_suggest_run_is_accepted_with_its_progress(catalog: Pricing) -> 
         "create_time": run["create_time"],
         "start_time": None,
         "end_time": None,
+        "schedule_id": None,
     }
 
     stored = catalog.standin.runs[ORG_A, run["id"]]
@@ -503,6 +505,182 @@ async def test_runs_are_listed_newest_first_by_page(catalog: Pricing) -> None:
     assert [run["id"] for run in first["items"] + second["items"]] == ids[::-1]
     assert catalog.standin.last("ListRepriceRuns").page.page_token == first["next_cursor"]
     assert second["next_cursor"] is None
+
+
+# --- schedules ----------------------------------------------------------------------------------------
+
+
+async def test_a_schedule_translates_both_ways(catalog: Pricing) -> None:
+    response = await catalog.request(
+        "POST",
+        "/v1/reprice-schedules",
+        Role.ANALYST,
+        json={
+            "scope": {"skus": ["SKU-1", "SKU-2"]},
+            "interval_minutes": 1440,
+            "start_time": "2026-03-01T04:30:00+01:00",
+        },
+    )
+
+    assert response.status_code == 201, response.text
+    schedule = response.json()
+    assert_conforms(RepriceSchedule, schedule)
+    assert response.headers["location"] == f"/v1/reprice-schedules/{schedule['id']}"
+    sent = catalog.standin.last("CreateSchedule").schedule
+    assert (sent.mode, sent.interval_minutes, sent.paused) == (pricing_pb2.RUN_MODE_SUGGEST, 1440, False)
+    assert list(sent.scope.skus.skus) == ["SKU-1", "SKU-2"]
+    assert sent.start_time == to_timestamp(datetime(2026, 3, 1, 3, 30, tzinfo=UTC))
+    assert catalog.standin.deadline_left("CreateSchedule") > BETWEEN_DEADLINES, "the scope is checked at creation"
+    assert schedule == {
+        "id": schedule["id"],
+        "scope": {"skus": ["SKU-1", "SKU-2"]},
+        "mode": "suggest",
+        "interval_minutes": 1440,
+        "start_time": "2026-03-01T03:30:00Z",
+        "paused": False,
+        "next_run_time": "2026-03-01T03:30:00Z",
+        "last_run_id": None,
+        "last_run_time": None,
+        "created_by": "usr_test",
+        "create_time": schedule["create_time"],
+        "update_time": schedule["update_time"],
+    }
+
+    stored = catalog.standin.schedules[ORG_A, schedule["id"]]
+    stored.last_run_id = "run_7"
+    stored.last_run_time.CopyFrom(to_timestamp(datetime(2026, 3, 1, 3, 30, 2, tzinfo=UTC)))
+    stored.next_run_time.CopyFrom(to_timestamp(datetime(2026, 3, 2, 3, 30, tzinfo=UTC)))
+    read = await catalog.ok("GET", f"/v1/reprice-schedules/{schedule['id']}", Role.VIEWER)
+    assert (read["last_run_id"], read["last_run_time"], read["next_run_time"]) == (
+        "run_7",
+        "2026-03-01T03:30:02Z",
+        "2026-03-02T03:30:00Z",
+    )
+    catalog.standin.runs[ORG_A, "run_7"] = pricing_pb2.RepriceRun(
+        id="run_7",
+        scope=stored.scope,
+        mode=stored.mode,
+        state=pricing_pb2.RUN_STATE_QUEUED,
+        schedule_id=schedule["id"],
+        created_by="usr_test",
+    )
+    run = await catalog.ok("GET", "/v1/reprice-runs/run_7", Role.VIEWER)
+    assert (run["schedule_id"], run["created_by"]) == (schedule["id"], "usr_test")
+
+
+async def test_schedules_are_paused_retimed_listed_and_deleted(catalog: Pricing) -> None:
+    body = {"scope": {"all": True}, "mode": "auto", "interval_minutes": 60, "paused": True}
+    ids = [(await catalog.ok("POST", "/v1/reprice-schedules", json=body))["id"] for _ in range(3)]
+    assert catalog.standin.last("CreateSchedule").schedule.HasField("start_time") is False
+    path = f"/v1/reprice-schedules/{ids[0]}"
+
+    resumed = await catalog.ok("PATCH", path, Role.PRICING_MANAGER, json={"paused": False})
+    sent = catalog.standin.last("UpdateSchedule")
+    assert (sent.schedule.id, list(sent.update_mask.paths)) == (ids[0], ["paused"])
+    retimed = await catalog.ok("PATCH", path, json={"interval_minutes": 15, "paused": True})
+    assert list(catalog.standin.last("UpdateSchedule").update_mask.paths) == ["paused", "interval_minutes"]
+    assert (resumed["paused"], retimed["paused"], retimed["interval_minutes"]) == (False, True, 15)
+
+    first = await catalog.ok("GET", "/v1/reprice-schedules", Role.VIEWER, params={"limit": 2})
+    second = await catalog.ok(
+        "GET", "/v1/reprice-schedules", Role.VIEWER, params={"limit": 2, "cursor": first["next_cursor"]}
+    )
+    assert [item["id"] for item in first["items"] + second["items"]] == ids
+    assert catalog.standin.last("ListSchedules").page.page_token == first["next_cursor"]
+    assert second["next_cursor"] is None
+    assert await catalog.ok("GET", "/v1/reprice-schedules", Role.VIEWER, organization_id=ORG_B) == {
+        "items": [],
+        "next_cursor": None,
+    }
+
+    # An analyst gets through the gateway; the service keeps auto schedules to pricing managers.
+    by_analyst = await catalog.request("DELETE", path, Role.ANALYST)
+    assert assert_problem(by_analyst, 403)["grpc_code"] == "PERMISSION_DENIED"
+    assert (await catalog.request("DELETE", path)).status_code == 204
+    assert catalog.standin.last("DeleteSchedule").id == ids[0]
+    assert assert_problem(await catalog.request("GET", path, Role.VIEWER), 404)["grpc_code"] == "NOT_FOUND"
+    assert assert_problem(await catalog.request("DELETE", path), 404)["grpc_code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"scope": {"all": True}, "interval_minutes": 0}, "interval_minutes"),
+        ({"scope": {"all": True}, "interval_minutes": -15}, "interval_minutes"),
+        ({"scope": {"all": True}, "interval_minutes": 14}, "interval_minutes"),
+        ({"scope": {"all": True}, "interval_minutes": 10_081}, "interval_minutes"),
+        ({"scope": {"all": True}, "interval_minutes": 2**40}, "interval_minutes"),
+        ({"scope": {"all": True}, "interval_minutes": "60"}, "interval_minutes"),
+        ({"scope": {"all": True}, "interval_minutes": 60.5}, "interval_minutes"),
+        ({"scope": {"all": True}}, "interval_minutes"),
+        ({"scope": {}, "interval_minutes": 60}, "scope"),
+        ({"scope": {"skus": []}, "interval_minutes": 60}, "scope.skus"),
+        ({"interval_minutes": 60}, "scope"),
+        ({"scope": {"all": True}, "interval_minutes": 60, "mode": "hourly"}, "mode"),
+        ({"scope": {"all": True}, "interval_minutes": 60, "start_time": "tomorrow"}, "start_time"),
+        ({"scope": {"all": True}, "interval_minutes": 60, "start_time": "2026-03-01T09:00:00"}, "start_time"),
+        ({"scope": {"all": True}, "interval_minutes": 60, "start_time": None}, "start_time"),
+        ({"scope": {"all": True}, "interval_minutes": 60, "paused": "no"}, "paused"),
+        ({"scope": {"all": True}, "interval_minutes": 60, "next_run_time": "2026-03-01T09:00:00Z"}, "next_run_time"),
+    ],
+)
+async def test_malformed_schedules_are_refused_at_the_gateway(
+    catalog: Pricing, body: dict[str, Any], field: str
+) -> None:
+    response = await catalog.request("POST", "/v1/reprice-schedules", json=body)
+
+    assert [error["field"] for error in assert_problem(response, 422)["errors"]] == [field]
+    assert catalog.standin.calls == []
+
+
+async def test_schedules_the_service_refuses(catalog: Pricing) -> None:
+    unknown = await catalog.request(
+        "POST", "/v1/reprice-schedules", json={"scope": {"skus": ["SKU-1", "GONE-1"]}, "interval_minutes": 60}
+    )
+    empty = await catalog.request(
+        "POST", "/v1/reprice-schedules", json={"scope": {"category_id": "cat_empty"}, "interval_minutes": 60}
+    )
+    auto_by_analyst = await catalog.request(
+        "POST",
+        "/v1/reprice-schedules",
+        Role.ANALYST,
+        json={"scope": {"all": True}, "mode": "auto", "interval_minutes": 60},
+    )
+    by_viewer = await catalog.request(
+        "POST", "/v1/reprice-schedules", Role.VIEWER, json={"scope": {"all": True}, "interval_minutes": 60}
+    )
+
+    assert assert_problem(unknown, 400)["errors"] == [
+        {"field": "scope.skus", "message": "no active product with sku 'GONE-1'"}
+    ]
+    assert assert_problem(empty, 400)["grpc_code"] == "FAILED_PRECONDITION"
+    assert assert_problem(auto_by_analyst, 403)["grpc_code"] == "PERMISSION_DENIED"
+    assert_problem(by_viewer, 403)
+    assert catalog.standin.methods() == ["CreateSchedule"] * 3, "the gateway refused the viewer itself"
+    assert catalog.standin.schedules == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"interval_minutes": 5}, 422, "interval_minutes"),
+        ({"interval_minutes": None}, 422, "interval_minutes"),
+        ({"paused": None}, 422, "paused"),
+        ({"paused": 1}, 422, "paused"),
+        ({"scope": {"all": True}}, 422, "scope"),
+        ({}, 400, "update_mask"),
+    ],
+)
+async def test_malformed_schedule_patches_change_nothing(
+    catalog: Pricing, body: dict[str, Any], status: int, field: str
+) -> None:
+    created = await catalog.ok("POST", "/v1/reprice-schedules", json={"scope": {"all": True}, "interval_minutes": 60})
+    before = await catalog.ok("GET", f"/v1/reprice-schedules/{created['id']}", Role.VIEWER)
+
+    response = await catalog.request("PATCH", f"/v1/reprice-schedules/{created['id']}", json=body)
+
+    assert [error["field"] for error in assert_problem(response, status)["errors"]] == [field]
+    assert await catalog.ok("GET", f"/v1/reprice-schedules/{created['id']}", Role.VIEWER) == before
 
 
 # --- recommendations ----------------------------------------------------------------------------------
@@ -1075,6 +1253,6 @@ def test_every_route_names_the_role_it_needs() -> None:
         if isinstance(route, APIRoute)
     ]
 
-    assert len(routes) == 26
+    assert len(routes) == 31
     for route in routes:
         assert re.search(r"\((viewer|analyst|pricing manager)\)$", route.summary or ""), route.path

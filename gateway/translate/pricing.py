@@ -19,8 +19,10 @@ from gateway.schemas.pricing import (
     KeepWithinBandRule,
     NewAssignment,
     NewExperiment,
+    NewRepriceSchedule,
     NewStrategy,
     PriceIndexRule,
+    RepriceSchedulePatch,
     Rule,
     Scope,
     StrategyPatch,
@@ -29,6 +31,7 @@ from gateway.translate.common import amount, money_message, refused, rfc3339
 from omnipricex.common.v1 import money_pb2
 from omnipricex.pricing.v1 import pricing_pb2
 from runtime.money import Money, currency_exponent
+from runtime.timestamps import to_timestamp
 
 RULE_KIND_NAMES: dict[pricing_pb2.RuleKind.ValueType, str] = {
     pricing_pb2.RULE_KIND_COST_PLUS: "cost_plus",
@@ -331,6 +334,47 @@ def run_json(run: pricing_pb2.RepriceRun) -> dict[str, Any]:
         "create_time": rfc3339(run.create_time),
         "start_time": _optional_time(run, "start_time"),
         "end_time": _optional_time(run, "end_time"),
+        "schedule_id": _optional_text(run.schedule_id),
+    }
+
+
+def schedule_message(body: NewRepriceSchedule) -> pricing_pb2.RepriceSchedule:
+    message = pricing_pb2.RepriceSchedule(
+        scope=scope_message(body.scope),
+        mode=MODES_BY_NAME[body.mode],
+        interval_minutes=body.interval_minutes,
+        paused=body.paused,
+    )
+    if body.start_time is not None:
+        message.start_time.CopyFrom(to_timestamp(body.start_time))
+    return message
+
+
+def schedule_patch_message(
+    schedule_id: str, patch: RepriceSchedulePatch
+) -> tuple[pricing_pb2.RepriceSchedule, FieldMask]:
+    """The schedule fields named by the merge patch, and the field mask made of exactly those keys."""
+    fields = patch.model_fields_set
+    message = pricing_pb2.RepriceSchedule(
+        id=schedule_id, paused=bool(patch.paused), interval_minutes=patch.interval_minutes or 0
+    )
+    return message, FieldMask(paths=[name for name in type(patch).model_fields if name in fields])
+
+
+def schedule_json(schedule: pricing_pb2.RepriceSchedule) -> dict[str, Any]:
+    return {
+        "id": schedule.id,
+        "scope": _scope_json(schedule.scope),
+        "mode": MODE_NAMES[schedule.mode],
+        "interval_minutes": schedule.interval_minutes,
+        "start_time": rfc3339(schedule.start_time),
+        "paused": schedule.paused,
+        "next_run_time": rfc3339(schedule.next_run_time),
+        "last_run_id": _optional_text(schedule.last_run_id),
+        "last_run_time": _optional_time(schedule, "last_run_time"),
+        "created_by": schedule.created_by,
+        "create_time": rfc3339(schedule.create_time),
+        "update_time": rfc3339(schedule.update_time),
     }
 
 

@@ -19,6 +19,7 @@ from services.pricing.servicer import (
     PriceHistoryServicer,
     QuoteServicer,
     RepriceServicer,
+    ScheduleServicer,
     SimulationServicer,
     StrategyServicer,
 )
@@ -30,6 +31,7 @@ from services.pricing.use_cases.models import DemandModels
 from services.pricing.use_cases.quotes import Quotes
 from services.pricing.use_cases.recommendations import Recommendations
 from services.pricing.use_cases.runs import JobQueue, Runs
+from services.pricing.use_cases.schedules import Schedules
 from services.pricing.use_cases.simulation import Simulations
 from services.pricing.use_cases.strategies import Strategies
 
@@ -38,6 +40,7 @@ SERVICE_NAMES = tuple(
     for name in (
         "StrategyService",
         "RepriceService",
+        "ScheduleService",
         "DemandModelService",
         "PriceHistoryService",
         "SimulationService",
@@ -59,6 +62,9 @@ async def build_definition(repositories: Repositories, upstream: Upstream, queue
         )
         pricing_pb2_grpc.add_RepriceServiceServicer_to_server(
             RepriceServicer(runs, Recommendations(repositories, upstream)), server
+        )
+        pricing_pb2_grpc.add_ScheduleServiceServicer_to_server(
+            ScheduleServicer(Schedules(repositories, upstream)), server
         )
         pricing_pb2_grpc.add_DemandModelServiceServicer_to_server(
             DemandModelServicer(runs, DemandModels(repositories)), server

@@ -1,5 +1,5 @@
 """The pricing service's Celery tasks on the `pricing` queue: reprice runs, model refits, and the
-periodic sweep and experiment periods that beat schedules.
+periodic sweep, experiment periods and reprice-schedule dispatch that beat schedules.
 
 Each task takes ids only and is idempotent on them (the run row's atomic claim decides who works), so
 at-least-once delivery, redelivery after a killed worker and the sweeper's re-queues are all safe.
@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from celery.schedules import crontab
 
+from runtime.clock import utcnow
 from runtime.jobs.app import JobApp, create_job_app
 from runtime.logging import get_logger
 from runtime.settings import Settings, get_settings
@@ -26,12 +27,16 @@ from services.pricing.upstream import Upstream
 from services.pricing.use_cases.experiments import Experiments
 from services.pricing.use_cases.models import RefitExecutor
 from services.pricing.use_cases.reprice import RepriceExecutor
-from services.pricing.use_cases.runs import RunSweeper
+from services.pricing.use_cases.runs import Runs, RunSweeper
+from services.pricing.use_cases.schedules import ScheduleDispatcher
 
 QUEUE = f"{get_settings().job_queue_prefix}pricing"
 EXECUTE = "pricing.execute_job"
 SWEEP = "pricing.sweep"
 ADVANCE_EXPERIMENTS = "pricing.advance_experiments"
+DISPATCH_SCHEDULES = "pricing.dispatch_schedules"
+# Reprice schedules are due on the minute at the finest (intervals are 15 minutes or more).
+DISPATCH_SECONDS = 60.0
 
 T = TypeVar("T")
 _log = get_logger(__name__)
@@ -40,6 +45,7 @@ app: JobApp = create_job_app("pricing", get_settings(), task_modules=[], queues=
 app.conf.beat_schedule = {
     "sweep-unfinished-jobs": {"task": SWEEP, "schedule": get_settings().job_sweep_seconds},
     "advance-price-experiments": {"task": ADVANCE_EXPERIMENTS, "schedule": crontab(minute=5)},
+    "dispatch-reprice-schedules": {"task": DISPATCH_SCHEDULES, "schedule": DISPATCH_SECONDS},
 }
 
 
@@ -103,5 +109,14 @@ def sweep() -> int:
 def advance_experiments() -> int:
     async def work(repositories: Repositories, upstream: Upstream, settings: Settings) -> int:
         return await Experiments(repositories, upstream).advance_all()
+
+    return _with_services(work)
+
+
+@app.job(DISPATCH_SCHEDULES)
+def dispatch_schedules() -> int:
+    async def work(repositories: Repositories, upstream: Upstream, settings: Settings) -> int:
+        runs = Runs(repositories, upstream, CeleryJobQueue(app))
+        return await ScheduleDispatcher(repositories, runs).dispatch_due(utcnow())
 
     return _with_services(work)

@@ -732,6 +732,255 @@ class RepriceService:
             _registered_method=True)
 
 
+class ScheduleServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateSchedule = channel.unary_unary(
+                '/omnipricex.pricing.v1.ScheduleService/CreateSchedule',
+                request_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.CreateScheduleResponse.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/omnipricex.pricing.v1.ScheduleService/GetSchedule',
+                request_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.GetScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/omnipricex.pricing.v1.ScheduleService/ListSchedules',
+                request_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.UpdateSchedule = channel.unary_unary(
+                '/omnipricex.pricing.v1.ScheduleService/UpdateSchedule',
+                request_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.UpdateScheduleRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.UpdateScheduleResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/omnipricex.pricing.v1.ScheduleService/DeleteSchedule',
+                request_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+
+
+class ScheduleServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def CreateSchedule(self, request, context):
+        """Checks the scope now, as CreateRepriceRun does; suggest mode needs an analyst, auto mode a pricing
+        manager. An organisation has at most 100 schedules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSchedule(self, request, context):
+        """Pauses or resumes a schedule, or changes its interval (the next run is then the first occurrence of the
+        new rhythm from now on). Needs the role that creating it needs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Runs it already started go on. Needs the role that creating it needs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ScheduleServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.CreateScheduleResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.GetScheduleRequest.FromString,
+                    response_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.GetScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'UpdateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSchedule,
+                    request_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.UpdateScheduleRequest.FromString,
+                    response_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.UpdateScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'omnipricex.pricing.v1.ScheduleService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('omnipricex.pricing.v1.ScheduleService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ScheduleService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.pricing.v1.ScheduleService/CreateSchedule',
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.CreateScheduleRequest.SerializeToString,
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.CreateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.pricing.v1.ScheduleService/GetSchedule',
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.GetScheduleRequest.SerializeToString,
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.GetScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.pricing.v1.ScheduleService/ListSchedules',
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.ListSchedulesRequest.SerializeToString,
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.pricing.v1.ScheduleService/UpdateSchedule',
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.UpdateScheduleRequest.SerializeToString,
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.UpdateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.pricing.v1.ScheduleService/DeleteSchedule',
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.DeleteScheduleRequest.SerializeToString,
+            omnipricex_dot_pricing_dot_v1_dot_pricing__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class DemandModelServiceStub:
     """Missing associated documentation comment in .proto file."""
 

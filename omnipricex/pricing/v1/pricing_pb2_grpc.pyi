@@ -199,6 +199,85 @@ class RepriceServiceServicer(metaclass=_abc_1.ABCMeta):
 
 def add_RepriceServiceServicer_to_server(servicer: RepriceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
+class ScheduleServiceStub:
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ScheduleServiceAsyncStub: ...
+    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.CreateScheduleRequest, _pricing_pb2.CreateScheduleResponse]
+    """Checks the scope now, as CreateRepriceRun does; suggest mode needs an analyst, auto mode a pricing
+    manager. An organisation has at most 100 schedules.
+    """
+    GetSchedule: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.GetScheduleRequest, _pricing_pb2.GetScheduleResponse]
+    ListSchedules: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.ListSchedulesRequest, _pricing_pb2.ListSchedulesResponse]
+    UpdateSchedule: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.UpdateScheduleRequest, _pricing_pb2.UpdateScheduleResponse]
+    """Pauses or resumes a schedule, or changes its interval (the next run is then the first occurrence of the
+    new rhythm from now on). Needs the role that creating it needs.
+    """
+    DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_pricing_pb2.DeleteScheduleRequest, _pricing_pb2.DeleteScheduleResponse]
+    """Runs it already started go on. Needs the role that creating it needs."""
+
+@_typing.type_check_only
+class ScheduleServiceAsyncStub(ScheduleServiceStub):
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateSchedule: _aio.UnaryUnaryMultiCallable[_pricing_pb2.CreateScheduleRequest, _pricing_pb2.CreateScheduleResponse]  # type: ignore[assignment]
+    """Checks the scope now, as CreateRepriceRun does; suggest mode needs an analyst, auto mode a pricing
+    manager. An organisation has at most 100 schedules.
+    """
+    GetSchedule: _aio.UnaryUnaryMultiCallable[_pricing_pb2.GetScheduleRequest, _pricing_pb2.GetScheduleResponse]  # type: ignore[assignment]
+    ListSchedules: _aio.UnaryUnaryMultiCallable[_pricing_pb2.ListSchedulesRequest, _pricing_pb2.ListSchedulesResponse]  # type: ignore[assignment]
+    UpdateSchedule: _aio.UnaryUnaryMultiCallable[_pricing_pb2.UpdateScheduleRequest, _pricing_pb2.UpdateScheduleResponse]  # type: ignore[assignment]
+    """Pauses or resumes a schedule, or changes its interval (the next run is then the first occurrence of the
+    new rhythm from now on). Needs the role that creating it needs.
+    """
+    DeleteSchedule: _aio.UnaryUnaryMultiCallable[_pricing_pb2.DeleteScheduleRequest, _pricing_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
+    """Runs it already started go on. Needs the role that creating it needs."""
+
+class ScheduleServiceServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def CreateSchedule(
+        self,
+        request: _pricing_pb2.CreateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.CreateScheduleResponse, _abc.Awaitable[_pricing_pb2.CreateScheduleResponse]]:
+        """Checks the scope now, as CreateRepriceRun does; suggest mode needs an analyst, auto mode a pricing
+        manager. An organisation has at most 100 schedules.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSchedule(
+        self,
+        request: _pricing_pb2.GetScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.GetScheduleResponse, _abc.Awaitable[_pricing_pb2.GetScheduleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSchedules(
+        self,
+        request: _pricing_pb2.ListSchedulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.ListSchedulesResponse, _abc.Awaitable[_pricing_pb2.ListSchedulesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateSchedule(
+        self,
+        request: _pricing_pb2.UpdateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.UpdateScheduleResponse, _abc.Awaitable[_pricing_pb2.UpdateScheduleResponse]]:
+        """Pauses or resumes a schedule, or changes its interval (the next run is then the first occurrence of the
+        new rhythm from now on). Needs the role that creating it needs.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteSchedule(
+        self,
+        request: _pricing_pb2.DeleteScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pricing_pb2.DeleteScheduleResponse, _abc.Awaitable[_pricing_pb2.DeleteScheduleResponse]]:
+        """Runs it already started go on. Needs the role that creating it needs."""
+
+def add_ScheduleServiceServicer_to_server(servicer: ScheduleServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
 class DemandModelServiceStub:
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...

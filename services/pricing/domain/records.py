@@ -76,7 +76,8 @@ class Run:
     organization_id: str
     id: str
     kind: JobKind
-    # {"all": true} | {"category_id": "..."} | {"skus": [...]}; refits: {"days": n}.
+    # {"all": true} | {"category_id": "..."} | {"skus": [...]}, with "schedule_id" when a schedule started
+    # it; refits: {"days": n}.
     scope: JsonObject
     mode: RunMode
     state: RunState
@@ -176,3 +177,28 @@ class Quote:
     sku: str
     price: Money
     explanation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """A recurring reprice run: due at start_time and every interval_minutes after it, in its creator's name."""
+
+    organization_id: str
+    id: str
+    # As a run's scope.
+    scope: JsonObject
+    mode: RunMode
+    interval_minutes: int
+    start_time: datetime
+    paused: bool
+    next_run_time: datetime
+    # The last run it started ("" before the first) and when.
+    last_run_id: str
+    last_run_time: datetime | None
+    # The subject that created it, and its role then: its runs are created in that name and role.
+    created_by: str
+    creator_role: int
+    # Grows by one on every stored change, the dispatcher's included, so no two writers both win one state.
+    revision: int
+    create_time: datetime
+    update_time: datetime

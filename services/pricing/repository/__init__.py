@@ -17,6 +17,7 @@ from services.pricing.domain.records import (
     RecommendationState,
     Run,
     RunState,
+    ScheduleRecord,
     StoredStrategy,
 )
 
@@ -197,6 +198,39 @@ class QuoteRepository(Protocol):
         ...
 
 
+class ScheduleRepository(Protocol):
+    async def create(self, schedule: ScheduleRecord) -> None:
+        """AlreadyExists when the organisation has a schedule of that id."""
+        ...
+
+    async def get(self, organization_id: str, schedule_id: str) -> ScheduleRecord | None: ...
+
+    async def find(self, organization_id: str, *, after_id: str, limit: int) -> list[ScheduleRecord]:
+        """Ordered by id."""
+        ...
+
+    async def update(self, schedule: ScheduleRecord) -> None:
+        """Stores `schedule` if the stored one is at revision schedule.revision - 1; Conflict otherwise,
+        NotFound when there is none."""
+        ...
+
+    async def delete(self, organization_id: str, schedule_id: str) -> bool:
+        """Whether there was one."""
+        ...
+
+    async def find_due(self, *, now: datetime, limit: int) -> list[ScheduleRecord]:
+        """Schedules of every organisation that are not paused and due at or before `now`, soonest first."""
+        ...
+
+    async def advance(
+        self, schedule: ScheduleRecord, *, next_run_time: datetime, last_run_id: str, last_run_time: datetime | None
+    ) -> bool:
+        """Atomically move the schedule on to its next occurrence if the stored one is still at
+        schedule.revision (and bump the revision). False when another dispatcher, an edit or a delete came
+        first: of every caller that read the same schedule, exactly one wins."""
+        ...
+
+
 @dataclass(frozen=True)
 class Repositories:
     strategies: StrategyRepository
@@ -206,4 +240,5 @@ class Repositories:
     models: DemandModelRepository
     experiments: ExperimentRepository
     quotes: QuoteRepository
+    schedules: ScheduleRepository
     close: Callable[[], Awaitable[None]]

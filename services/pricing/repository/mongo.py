@@ -1,5 +1,5 @@
 """The pricing service's data in MongoDB: collections strategies, assignments, runs, recommendations,
-demand_models, experiments, quotes and counters.
+demand_models, experiments, quotes, counters and schedules.
 
 Times are BSON dates (milliseconds, read back as aware UTC); JSON mappings are sub-documents.
 """
@@ -31,6 +31,7 @@ from services.pricing.domain.records import (
     Run,
     RunMode,
     RunState,
+    ScheduleRecord,
     StoredStrategy,
 )
 from services.pricing.repository import Repositories, RunProgress
@@ -86,6 +87,14 @@ INDEXES: dict[str, list[IndexModel]] = {
     "quotes": [
         IndexModel([("organization_id", ASCENDING), ("sku", ASCENDING)], unique=True, name="quotes_by_sku"),
         IndexModel([("sequence", ASCENDING)], unique=True, name="quotes_by_sequence"),
+    ],
+    "schedules": [
+        IndexModel([("organization_id", ASCENDING), ("id", ASCENDING)], unique=True, name="schedules_by_id"),
+        # find_due, across organisations.
+        IndexModel(
+            [("paused", ASCENDING), ("next_run_time", ASCENDING), ("organization_id", ASCENDING), ("id", ASCENDING)],
+            name="schedules_due",
+        ),
     ],
 }
 
@@ -566,6 +575,70 @@ class MongoQuoteRepository:
         ]
 
 
+class MongoScheduleRepository:
+    def __init__(self, schedules: DocumentCollection) -> None:
+        self._schedules = schedules
+
+    async def create(self, schedule: ScheduleRecord) -> None:
+        try:
+            await self._schedules.insert_one(_schedule_document(schedule))
+        except DuplicateKeyError:
+            raise AlreadyExists(f"schedule {schedule.id!r} already exists", field="id") from None
+
+    async def get(self, organization_id: str, schedule_id: str) -> ScheduleRecord | None:
+        document = await self._schedules.find_one({"organization_id": organization_id, "id": schedule_id}, _NO_ID)
+        return None if document is None else _schedule(document)
+
+    async def find(self, organization_id: str, *, after_id: str, limit: int) -> list[ScheduleRecord]:
+        cursor = (
+            self._schedules.find({"organization_id": organization_id, "id": {"$gt": after_id}}, _NO_ID)
+            .sort("id", ASCENDING)
+            .limit(limit)
+        )
+        return [_schedule(document) for document in await cursor.to_list(None)]
+
+    async def update(self, schedule: ScheduleRecord) -> None:
+        stored = {"organization_id": schedule.organization_id, "id": schedule.id, "revision": schedule.revision - 1}
+        document = _schedule_document(schedule)
+        changes = {name: value for name, value in document.items() if name not in _SCHEDULE_KEY}
+        result = await self._schedules.update_one(stored, {"$set": changes})
+        if result.matched_count == 0:
+            found = await self._schedules.find_one(
+                {"organization_id": schedule.organization_id, "id": schedule.id}, {"_id": True}
+            )
+            if found is None:
+                raise NotFound(f"schedule {schedule.id!r} does not exist", field="id")
+            raise Conflict(f"schedule {schedule.id!r} was changed concurrently")
+
+    async def delete(self, organization_id: str, schedule_id: str) -> bool:
+        result = await self._schedules.delete_one({"organization_id": organization_id, "id": schedule_id})
+        return result.deleted_count > 0
+
+    async def find_due(self, *, now: datetime, limit: int) -> list[ScheduleRecord]:
+        cursor = (
+            self._schedules.find({"paused": False, "next_run_time": {"$lte": now}}, _NO_ID)
+            .sort([("next_run_time", ASCENDING), ("organization_id", ASCENDING), ("id", ASCENDING)])
+            .limit(limit)
+        )
+        return [_schedule(document) for document in await cursor.to_list(None)]
+
+    async def advance(
+        self, schedule: ScheduleRecord, *, next_run_time: datetime, last_run_id: str, last_run_time: datetime | None
+    ) -> bool:
+        # The revision read is in the filter, so the server checks it and writes as one step.
+        result = await self._schedules.update_one(
+            {"organization_id": schedule.organization_id, "id": schedule.id, "revision": schedule.revision},
+            {
+                "$set": {"next_run_time": next_run_time, "last_run_id": last_run_id, "last_run_time": last_run_time},
+                "$inc": {"revision": 1},
+            },
+        )
+        return result.matched_count == 1
+
+
+_SCHEDULE_KEY = frozenset({"organization_id", "id", "create_time"})
+
+
 async def open_mongo_repositories(
     database: MongoDatabase, *, close: Callable[[], Awaitable[None]] | None = None
 ) -> Repositories:
@@ -583,6 +656,7 @@ async def open_mongo_repositories(
         models=MongoDemandModelRepository(database["demand_models"]),
         experiments=MongoExperimentRepository(database["experiments"]),
         quotes=MongoQuoteRepository(database["quotes"], database["counters"]),
+        schedules=MongoScheduleRepository(database["schedules"]),
         close=close or nothing_to_close,
     )
 
@@ -794,4 +868,44 @@ def _experiment(document: Document) -> ExperimentRecord:
         revision=document["revision"],
         create_time=_aware(document["create_time"]),
         last_period_time=_aware_or_none(document["last_period_time"]),
+    )
+
+
+def _schedule_document(schedule: ScheduleRecord) -> Document:
+    return {
+        "organization_id": schedule.organization_id,
+        "id": schedule.id,
+        "scope": dict(schedule.scope),
+        "mode": schedule.mode.value,
+        "interval_minutes": schedule.interval_minutes,
+        "start_time": schedule.start_time,
+        "paused": schedule.paused,
+        "next_run_time": schedule.next_run_time,
+        "last_run_id": schedule.last_run_id,
+        "last_run_time": schedule.last_run_time,
+        "created_by": schedule.created_by,
+        "creator_role": schedule.creator_role,
+        "revision": schedule.revision,
+        "create_time": schedule.create_time,
+        "update_time": schedule.update_time,
+    }
+
+
+def _schedule(document: Document) -> ScheduleRecord:
+    return ScheduleRecord(
+        organization_id=document["organization_id"],
+        id=document["id"],
+        scope=document["scope"],
+        mode=RunMode(document["mode"]),
+        interval_minutes=document["interval_minutes"],
+        start_time=_aware(document["start_time"]),
+        paused=document["paused"],
+        next_run_time=_aware(document["next_run_time"]),
+        last_run_id=document["last_run_id"],
+        last_run_time=_aware_or_none(document["last_run_time"]),
+        created_by=document["created_by"],
+        creator_role=document["creator_role"],
+        revision=document["revision"],
+        create_time=_aware(document["create_time"]),
+        update_time=_aware(document["update_time"]),
     )

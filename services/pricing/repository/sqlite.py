@@ -1,5 +1,5 @@
 """The pricing service's data in one SQLite file: strategies, assignments, runs, recommendations, demand
-models, experiments and quotes.
+models, experiments, quotes and schedules.
 
 Times are stored as fixed-width ISO text in UTC, truncated to milliseconds like MongoDB keeps them, so
 both engines return the same values and text order is time order.
@@ -7,6 +7,7 @@ both engines return the same values and text order is time order.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
@@ -14,6 +15,8 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from runtime.errors import AlreadyExists, Conflict, NotFound
 from runtime.money import Money
@@ -32,6 +35,7 @@ from services.pricing.domain.records import (
     Run,
     RunMode,
     RunState,
+    ScheduleRecord,
     StoredStrategy,
 )
 from services.pricing.repository import Repositories, RunProgress
@@ -158,7 +162,27 @@ CREATE TABLE IF NOT EXISTS quotes (
     sequence INTEGER NOT NULL,
     PRIMARY KEY (organization_id, sku)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS quotes_by_sequence ON quotes (sequence)
+CREATE UNIQUE INDEX IF NOT EXISTS quotes_by_sequence ON quotes (sequence);
+
+CREATE TABLE IF NOT EXISTS schedules (
+    organization_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    interval_minutes INTEGER NOT NULL,
+    start_time TEXT NOT NULL,
+    paused INTEGER NOT NULL,
+    next_run_time TEXT NOT NULL,
+    last_run_id TEXT NOT NULL,
+    last_run_time TEXT,
+    created_by TEXT NOT NULL,
+    creator_role INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    create_time TEXT NOT NULL,
+    update_time TEXT NOT NULL,
+    PRIMARY KEY (organization_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS schedules_due ON schedules (next_run_time, organization_id, id) WHERE paused = 0
 """
 
 # Constant column lists and placeholders only: no value is ever formatted into SQL.
@@ -229,6 +253,23 @@ _UPSERT_QUOTE = (
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (organization_id, sku) DO UPDATE SET "
     "currency = excluded.currency, price_minor = excluded.price_minor, "
     "explanation_id = excluded.explanation_id, sequence = excluded.sequence"
+)
+
+_SCHEDULE_COLUMNS = (
+    "organization_id, id, scope, mode, interval_minutes, start_time, paused, next_run_time, last_run_id, "
+    "last_run_time, created_by, creator_role, revision, create_time, update_time"
+)
+_SELECT_SCHEDULE = f"SELECT {_SCHEDULE_COLUMNS} FROM schedules"  # noqa: S608
+_INSERT_SCHEDULE = f"INSERT INTO schedules ({_SCHEDULE_COLUMNS}) VALUES ({', '.join('?' * 15)})"  # noqa: S608
+_UPDATE_SCHEDULE = (
+    "UPDATE schedules SET scope = ?, mode = ?, interval_minutes = ?, start_time = ?, paused = ?, "
+    "next_run_time = ?, last_run_id = ?, last_run_time = ?, created_by = ?, creator_role = ?, revision = ?, "
+    "update_time = ? WHERE organization_id = ? AND id = ? AND revision = ?"
+)
+# One statement is the compare-and-set: of the dispatchers that read one revision, one UPDATE matches.
+_ADVANCE_SCHEDULE = (
+    "UPDATE schedules SET next_run_time = ?, last_run_id = ?, last_run_time = ?, revision = revision + 1 "
+    "WHERE organization_id = ? AND id = ? AND revision = ?"
 )
 
 _IN_JSON_LIST = "IN (SELECT value FROM json_each(?))"
@@ -783,6 +824,95 @@ class SqliteQuoteRepository:
         return await self._db.read(read)
 
 
+class SqliteScheduleRepository:
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
+
+    async def create(self, schedule: ScheduleRecord) -> None:
+        row = _schedule_row(schedule)
+
+        def write(connection: sqlite3.Connection) -> None:
+            try:
+                connection.execute(_INSERT_SCHEDULE, row)
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"schedule {schedule.id!r} already exists", field="id") from None
+
+        await self._db.write(write)
+
+    async def get(self, organization_id: str, schedule_id: str) -> ScheduleRecord | None:
+        def read(connection: sqlite3.Connection) -> ScheduleRecord | None:
+            row = connection.execute(
+                f"{_SELECT_SCHEDULE} WHERE organization_id = ? AND id = ?", (organization_id, schedule_id)
+            ).fetchone()
+            return None if row is None else _schedule(row)
+
+        return await self._db.read(read)
+
+    async def find(self, organization_id: str, *, after_id: str, limit: int) -> list[ScheduleRecord]:
+        def read(connection: sqlite3.Connection) -> list[ScheduleRecord]:
+            rows = connection.execute(
+                f"{_SELECT_SCHEDULE} WHERE organization_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (organization_id, after_id, limit),
+            )
+            return [_schedule(row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def update(self, schedule: ScheduleRecord) -> None:
+        row = _schedule_row(schedule)
+        # The columns after organization_id and id but create_time, then the stored one's key and revision.
+        params = (*row[2:13], row[14], schedule.organization_id, schedule.id, schedule.revision - 1)
+
+        def write(connection: sqlite3.Connection) -> None:
+            if connection.execute(_UPDATE_SCHEDULE, params).rowcount == 0:
+                exists = connection.execute(
+                    "SELECT 1 FROM schedules WHERE organization_id = ? AND id = ?",
+                    (schedule.organization_id, schedule.id),
+                ).fetchone()
+                if exists is None:
+                    raise NotFound(f"schedule {schedule.id!r} does not exist", field="id")
+                raise Conflict(f"schedule {schedule.id!r} was changed concurrently")
+
+        await self._db.write(write)
+
+    async def delete(self, organization_id: str, schedule_id: str) -> bool:
+        def write(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "DELETE FROM schedules WHERE organization_id = ? AND id = ?", (organization_id, schedule_id)
+            )
+            return cursor.rowcount > 0
+
+        return await self._db.write(write)
+
+    async def find_due(self, *, now: datetime, limit: int) -> list[ScheduleRecord]:
+        def read(connection: sqlite3.Connection) -> list[ScheduleRecord]:
+            rows = connection.execute(
+                f"{_SELECT_SCHEDULE} INDEXED BY schedules_due WHERE paused = 0 AND next_run_time <= ? "
+                "ORDER BY next_run_time, organization_id, id LIMIT ?",
+                (_time_text(now), limit),
+            )
+            return [_schedule(row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def advance(
+        self, schedule: ScheduleRecord, *, next_run_time: datetime, last_run_id: str, last_run_time: datetime | None
+    ) -> bool:
+        params = (
+            _time_text(next_run_time),
+            last_run_id,
+            _time_text_or_none(last_run_time),
+            schedule.organization_id,
+            schedule.id,
+            schedule.revision,
+        )
+
+        def write(connection: sqlite3.Connection) -> bool:
+            return connection.execute(_ADVANCE_SCHEDULE, params).rowcount == 1
+
+        return await self._db.write(write)
+
+
 async def open_sqlite_repositories(path: Path) -> Repositories:
     database = SqliteDatabase(path, SCHEMA)
     await database.open()
@@ -794,6 +924,7 @@ async def open_sqlite_repositories(path: Path) -> Repositories:
         models=SqliteDemandModelRepository(database),
         experiments=SqliteExperimentRepository(database),
         quotes=SqliteQuoteRepository(database),
+        schedules=SqliteScheduleRepository(database),
         close=database.close,
     )
 
@@ -801,8 +932,10 @@ async def open_sqlite_repositories(path: Path) -> Repositories:
 # --- rows -----------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _time_text(value: datetime) -> str:
-    # Fixed width and UTC, so text order is time order; milliseconds, like MongoDB.
+    # Fixed width and UTC, so text order is time order; milliseconds, like MongoDB. Cached: every row
+    # of a run carries the same times.
     return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
@@ -819,7 +952,9 @@ def _time_or_none(text: str | None) -> datetime | None:
 
 
 def _json_text(value: JsonObject) -> str:
-    return json.dumps(dict(value), ensure_ascii=False, separators=(",", ":"))
+    # orjson: several times faster than json.dumps per row of a large run. It writes NaN as null, which
+    # is why traces and configurations never hold NaN (unknowns are null already).
+    return orjson.dumps(dict(value)).decode()
 
 
 def _real(value: float | None) -> float:
@@ -1021,4 +1156,44 @@ def _experiment(row: Sequence[Any]) -> ExperimentRecord:
         revision=row[12],
         create_time=_time(row[13]),
         last_period_time=_time_or_none(row[14]),
+    )
+
+
+def _schedule_row(schedule: ScheduleRecord) -> tuple[Any, ...]:
+    return (
+        schedule.organization_id,
+        schedule.id,
+        _json_text(schedule.scope),
+        schedule.mode.value,
+        schedule.interval_minutes,
+        _time_text(schedule.start_time),
+        schedule.paused,
+        _time_text(schedule.next_run_time),
+        schedule.last_run_id,
+        _time_text_or_none(schedule.last_run_time),
+        schedule.created_by,
+        schedule.creator_role,
+        schedule.revision,
+        _time_text(schedule.create_time),
+        _time_text(schedule.update_time),
+    )
+
+
+def _schedule(row: Sequence[Any]) -> ScheduleRecord:
+    return ScheduleRecord(
+        organization_id=row[0],
+        id=row[1],
+        scope=json.loads(row[2]),
+        mode=RunMode(row[3]),
+        interval_minutes=row[4],
+        start_time=_time(row[5]),
+        paused=bool(row[6]),
+        next_run_time=_time(row[7]),
+        last_run_id=row[8],
+        last_run_time=_time_or_none(row[9]),
+        created_by=row[10],
+        creator_role=row[11],
+        revision=row[12],
+        create_time=_time(row[13]),
+        update_time=_time(row[14]),
     )

@@ -18,6 +18,7 @@ from services.pricing.domain.records import (
     Run,
     RunMode,
     RunState,
+    ScheduleRecord,
     StoredStrategy,
 )
 from services.pricing.repository import Repositories
@@ -148,6 +149,27 @@ def experiment(experiment_id: str, sku: str, organization_id: str = ORG_A, **fie
 
 def quote(sku: str, amount_minor: int, organization_id: str = ORG_A, explanation_id: str = "") -> Quote:
     return Quote(organization_id, sku, eur(amount_minor), explanation_id)
+
+
+def schedule(schedule_id: str, organization_id: str = ORG_A, **fields: Any) -> ScheduleRecord:
+    built = ScheduleRecord(
+        organization_id=organization_id,
+        id=schedule_id,
+        scope={"skus": ["sku-1", "sku-2"]},
+        mode=RunMode.SUGGEST,
+        interval_minutes=60,
+        start_time=START,
+        paused=False,
+        next_run_time=START,
+        last_run_id="",
+        last_run_time=None,
+        created_by="usr_1",
+        creator_role=3,
+        revision=1,
+        create_time=START,
+        update_time=START,
+    )
+    return replace(built, **fields)
 
 
 def minutes(count: float) -> timedelta:

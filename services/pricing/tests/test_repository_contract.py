@@ -39,6 +39,7 @@ from services.pricing.tests.storage_support import (
     quote,
     recommendation,
     run,
+    schedule,
     strategy,
 )
 
@@ -893,3 +894,152 @@ async def test_quotes_are_read_by_sku_within_one_organisation(repositories: Repo
     found = await repositories.quotes.get_many(ORG_A, ["sku-1", "sku-2", "nope"])
     assert found == {"sku-1": Quote(ORG_A, "sku-1", eur(100), "rec_1"), "sku-2": Quote(ORG_A, "sku-2", eur(200), "")}
     assert await repositories.quotes.get_many(ORG_A, []) == {}
+
+
+# --- schedules ------------------------------------------------------------------------------------
+
+
+async def test_a_schedule_reads_back_equal_per_organisation(repositories: Repositories) -> None:
+    ran = schedule(
+        "sch_1",
+        scope={"category_id": "cat-ü", "extra": NESTED_JSON},
+        mode=RunMode.AUTO,
+        interval_minutes=10_080,
+        start_time=START - minutes(90),
+        paused=True,
+        next_run_time=START + minutes(10_080),
+        last_run_id="run_9",
+        last_run_time=START,
+        created_by="key_7",
+        creator_role=4,
+        revision=5,
+        update_time=START + minutes(1),
+    )
+    await repositories.schedules.create(ran)
+    await repositories.schedules.create(schedule("sch_1", ORG_B))
+    assert await repositories.schedules.get(ORG_A, "sch_1") == ran
+    assert await repositories.schedules.get(ORG_B, "sch_1") == schedule("sch_1", ORG_B)
+    assert await repositories.schedules.get(ORG_A, "sch_2") is None
+    with pytest.raises(AlreadyExists) as same_id:
+        await repositories.schedules.create(schedule("sch_1"))
+    assert same_id.value.field == "id"
+    assert await repositories.schedules.get(ORG_A, "sch_1") == ran
+
+
+async def test_schedules_are_listed_by_id_in_pages_and_deleted(repositories: Repositories) -> None:
+    for schedule_id in ("sch_c", "sch_a", "sch_d", "sch_b"):
+        await repositories.schedules.create(schedule(schedule_id))
+    await repositories.schedules.create(schedule("sch_z", ORG_B))
+    first = await repositories.schedules.find(ORG_A, after_id="", limit=3)
+    assert [s.id for s in first] == ["sch_a", "sch_b", "sch_c"]
+    assert [s.id for s in await repositories.schedules.find(ORG_A, after_id="sch_c", limit=3)] == ["sch_d"]
+    assert await repositories.schedules.delete(ORG_A, "sch_b")
+    assert not await repositories.schedules.delete(ORG_A, "sch_b")
+    assert not await repositories.schedules.delete(ORG_A, "sch_z")
+    assert [s.id for s in await repositories.schedules.find(ORG_A, after_id="", limit=9)] == ["sch_a", "sch_c", "sch_d"]
+    assert [s.id for s in await repositories.schedules.find(ORG_B, after_id="", limit=9)] == ["sch_z"]
+
+
+async def test_a_schedule_update_needs_the_previous_revision(repositories: Repositories) -> None:
+    original = schedule("sch_1")
+    await repositories.schedules.create(original)
+    paused = replace(
+        original, paused=True, interval_minutes=15, next_run_time=START + minutes(15), revision=2, update_time=START
+    )
+    await repositories.schedules.update(paused)
+    assert await repositories.schedules.get(ORG_A, "sch_1") == paused
+    with pytest.raises(Conflict):
+        await repositories.schedules.update(replace(original, interval_minutes=30, revision=2))
+    with pytest.raises(Conflict):
+        await repositories.schedules.update(replace(paused, revision=4))
+    with pytest.raises(NotFound):
+        await repositories.schedules.update(replace(paused, organization_id=ORG_B, revision=3))
+    # The creation time is the stored one's, whatever the update says.
+    await repositories.schedules.update(replace(paused, revision=3, create_time=START + minutes(60)))
+    assert await repositories.schedules.get(ORG_A, "sch_1") == replace(paused, revision=3)
+
+
+async def test_due_schedules_cross_organisations_soonest_first(repositories: Repositories) -> None:
+    now = START + minutes(60)
+    await repositories.schedules.create(schedule("sch_late", next_run_time=now - minutes(1)))
+    await repositories.schedules.create(schedule("sch_b", ORG_B, next_run_time=now - minutes(30)))
+    await repositories.schedules.create(schedule("sch_edge", next_run_time=now))
+    await repositories.schedules.create(schedule("sch_future", next_run_time=now + timedelta(milliseconds=1)))
+    await repositories.schedules.create(schedule("sch_paused", paused=True, next_run_time=START))
+    await repositories.schedules.create(schedule("sch_old", next_run_time=now - minutes(45)))
+
+    due = await repositories.schedules.find_due(now=now, limit=10)
+    assert [(s.organization_id, s.id) for s in due] == [
+        (ORG_A, "sch_old"),
+        (ORG_B, "sch_b"),
+        (ORG_A, "sch_late"),
+        (ORG_A, "sch_edge"),
+    ]
+    assert [s.id for s in await repositories.schedules.find_due(now=now, limit=2)] == ["sch_old", "sch_b"]
+    assert await repositories.schedules.find_due(now=START - minutes(1), limit=10) == []
+
+
+async def test_advancing_moves_a_schedule_on_once_per_revision(repositories: Repositories) -> None:
+    read = schedule("sch_1", revision=3)
+    await repositories.schedules.create(read)
+    later = START + minutes(60)
+    assert await repositories.schedules.advance(read, next_run_time=later, last_run_id="run_1", last_run_time=START)
+    advanced = replace(read, next_run_time=later, last_run_id="run_1", last_run_time=START, revision=4)
+    assert await repositories.schedules.get(ORG_A, "sch_1") == advanced
+    # The same reading again (a second dispatcher, or a retry) finds the revision moved on.
+    assert not await repositories.schedules.advance(
+        read, next_run_time=later + minutes(60), last_run_id="run_2", last_run_time=later
+    )
+    assert not await repositories.schedules.advance(
+        replace(read, organization_id=ORG_B), next_run_time=later, last_run_id="run_3", last_run_time=START
+    )
+    # Skipping an occurrence keeps the last run.
+    assert await repositories.schedules.advance(
+        advanced, next_run_time=later + minutes(60), last_run_id="run_1", last_run_time=START
+    )
+    assert await repositories.schedules.get(ORG_A, "sch_1") == replace(
+        advanced, next_run_time=later + minutes(60), revision=5
+    )
+    await repositories.schedules.delete(ORG_A, "sch_1")
+    assert not await repositories.schedules.advance(
+        replace(advanced, revision=5), next_run_time=later, last_run_id="run_4", last_run_time=later
+    )
+
+
+async def test_an_edit_and_a_dispatch_of_one_reading_never_both_win(repositories: Repositories) -> None:
+    read = schedule("sch_1")
+    await repositories.schedules.create(read)
+    await repositories.schedules.update(replace(read, paused=True, revision=2))
+    assert not await repositories.schedules.advance(
+        read, next_run_time=START + minutes(60), last_run_id="run_1", last_run_time=START
+    )
+    assert await repositories.schedules.get(ORG_A, "sch_1") == replace(read, paused=True, revision=2)
+    assert await repositories.schedules.find_due(now=START, limit=10) == []
+
+    resumed = replace(read, revision=3)
+    await repositories.schedules.update(resumed)
+    assert await repositories.schedules.advance(
+        resumed, next_run_time=START + minutes(60), last_run_id="run_1", last_run_time=START
+    )
+    with pytest.raises(Conflict):
+        await repositories.schedules.update(replace(resumed, interval_minutes=15, revision=4))
+
+
+async def test_two_concurrent_dispatchers_advance_a_schedule_once(
+    two_handles: tuple[Repositories, Repositories],
+) -> None:
+    first, second = two_handles
+    await first.schedules.create(schedule("sch_1"))
+    (read_first,) = await first.schedules.find_due(now=START, limit=10)
+    (read_second,) = await second.schedules.find_due(now=START, limit=10)
+    advances = [
+        handle.schedules.advance(read, next_run_time=START + minutes(60), last_run_id=f"run_{n}", last_run_time=START)
+        for n, (handle, read) in enumerate(((first, read_first), (second, read_second)) * 3)
+    ]
+    results = await asyncio.gather(*advances)
+    assert results.count(True) == 1
+    stored = await second.schedules.get(ORG_A, "sch_1")
+    assert stored is not None
+    assert stored.revision == 2
+    assert stored.last_run_id == f"run_{results.index(True)}"
+    assert await first.schedules.find_due(now=START + minutes(59), limit=10) == []

@@ -57,7 +57,14 @@ class Runs:
         principal.require(MANAGE_ROLE if request.mode is RunMode.AUTO else ANALYSE_ROLE)
         scope = validate_scope(request.scope)
         products = await load_scope(self._upstream, principal, scope)
-        run = self._new_run(principal, JobKind.REPRICE, scope, request.mode, total=len(products))
+        return await self.queue_reprice(principal, scope, request.mode, total=len(products))
+
+    async def queue_reprice(
+        self, principal: Principal, scope: Mapping[str, Any], mode: RunMode, *, total: int, run_id: str = ""
+    ) -> Run:
+        """Store a reprice run of a scope already checked for `principal` and queue it; the worker counts the
+        products when `total` is not known yet (0)."""
+        run = self._new_run(principal, JobKind.REPRICE, scope, mode, total=total, run_id=run_id)
         await self._runs.create(run)
         self._queue.submit(run.kind, run.organization_id, run.id)
         return run
@@ -73,11 +80,18 @@ class Runs:
         return run
 
     def _new_run(
-        self, principal: Principal, kind: JobKind, scope: Mapping[str, Any], mode: RunMode, *, total: int
+        self,
+        principal: Principal,
+        kind: JobKind,
+        scope: Mapping[str, Any],
+        mode: RunMode,
+        *,
+        total: int,
+        run_id: str = "",
     ) -> Run:
         return Run(
             organization_id=principal.organization_id,
-            id=self._ids(),
+            id=run_id or self._ids(),
             kind=kind,
             scope=dict(scope),
             mode=mode,
