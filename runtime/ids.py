@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import time
 
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+# Two base-32 digits per lookup: a reprice run makes ids by the hundred thousand.
+_PAIRS = [first + second for first in _ALPHABET for second in _ALPHABET]
+_SHIFTS = range(120, -1, -10)
+
 
 def new_id(prefix: str = "") -> str:
     """A 26-character id whose first 10 characters encode milliseconds, so ids sort by creation."""
-    millis = time.time_ns() // 1_000_000
-    raw = millis.to_bytes(6, "big") + os.urandom(10)
-    value = int.from_bytes(raw, "big")
-    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-    chars = []
-    for _ in range(26):
-        value, rem = divmod(value, 32)
-        chars.append(alphabet[rem])
-    return prefix + "".join(reversed(chars))
+    value = int.from_bytes((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10), "big")
+    return prefix + "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])

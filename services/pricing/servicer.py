@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -25,6 +26,7 @@ from services.pricing.domain.records import (
     Run,
     RunMode,
     RunState,
+    ScheduleRecord,
     StoredStrategy,
 )
 from services.pricing.domain.simulation import Estimate
@@ -33,9 +35,10 @@ from services.pricing.use_cases.experiments import Experiments
 from services.pricing.use_cases.history import PriceHistory
 from services.pricing.use_cases.models import DemandModels
 from services.pricing.use_cases.quotes import Quotes
-from services.pricing.use_cases.recommendations import Recommendations
+from services.pricing.use_cases.recommendations import Recommendations, explanation_of
 from services.pricing.use_cases.reprice import change_percent
 from services.pricing.use_cases.runs import RunRequest, Runs
+from services.pricing.use_cases.schedules import SCHEDULE_KEY, ScheduleChange, ScheduleRequest, Schedules
 from services.pricing.use_cases.simulation import Simulations
 from services.pricing.use_cases.strategies import Strategies
 
@@ -77,6 +80,23 @@ def money_of(message: money_pb2.Money, field: str) -> Money:
 
 def page(token: str) -> paging_pb2.PageResponse:
     return paging_pb2.PageResponse(next_page_token=token)
+
+
+def mode_of(number: int) -> RunMode:
+    mode: RunMode | None = MODES_BY_NUMBER.get(number)  # type: ignore[call-overload]
+    if mode is None:
+        raise InvalidArgument("mode must be SUGGEST or AUTO", field="mode")
+    return mode
+
+
+def time_of(message: Any, field: str) -> datetime | None:
+    """An optional Timestamp field; None when unset."""
+    if not message.HasField(field):
+        return None
+    try:
+        return from_timestamp(getattr(message, field))
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{field} is not a valid time", field=field) from None
 
 
 def level_of(number: int) -> AssignmentLevel:
@@ -132,6 +152,7 @@ def run_message(run: Run) -> pricing_pb2.RepriceRun:
         created_by=run.created_by,
         attempts=run.attempts,
         create_time=to_timestamp(run.create_time),
+        schedule_id=str(run.scope.get(SCHEDULE_KEY, "")),
     )
     if "days" not in run.scope:
         message.scope.CopyFrom(scope_message(run.scope))
@@ -139,6 +160,25 @@ def run_message(run: Run) -> pricing_pb2.RepriceRun:
         message.start_time.CopyFrom(to_timestamp(run.start_time))
     if run.end_time is not None:
         message.end_time.CopyFrom(to_timestamp(run.end_time))
+    return message
+
+
+def schedule_message(schedule: ScheduleRecord) -> pricing_pb2.RepriceSchedule:
+    message = pricing_pb2.RepriceSchedule(
+        id=schedule.id,
+        scope=scope_message(schedule.scope),
+        mode=RUN_MODES[schedule.mode],
+        interval_minutes=schedule.interval_minutes,
+        start_time=to_timestamp(schedule.start_time),
+        paused=schedule.paused,
+        next_run_time=to_timestamp(schedule.next_run_time),
+        last_run_id=schedule.last_run_id,
+        created_by=schedule.created_by,
+        create_time=to_timestamp(schedule.create_time),
+        update_time=to_timestamp(schedule.update_time),
+    )
+    if schedule.last_run_time is not None:
+        message.last_run_time.CopyFrom(to_timestamp(schedule.last_run_time))
     return message
 
 
@@ -161,7 +201,7 @@ def recommendation_message(rec: Recommendation, *, explanation: bool) -> pricing
     if rec.decide_time is not None:
         message.decide_time.CopyFrom(to_timestamp(rec.decide_time))
     if explanation:
-        message.explanation.CopyFrom(json_format.ParseDict(dict(rec.explanation), struct_pb2.Struct()))
+        message.explanation.CopyFrom(json_format.ParseDict(explanation_of(rec), struct_pb2.Struct()))
     return message
 
 
@@ -297,9 +337,7 @@ class RepriceServicer(pricing_pb2_grpc.RepriceServiceServicer):
     async def CreateRepriceRun(
         self, request: pricing_pb2.CreateRepriceRunRequest, context: Context
     ) -> pricing_pb2.CreateRepriceRunResponse:
-        mode = MODES_BY_NUMBER.get(request.mode)
-        if mode is None:
-            raise InvalidArgument("mode must be SUGGEST or AUTO", field="mode")
+        mode = mode_of(request.mode)
         run = await self._runs.create_reprice(current_principal(), RunRequest(scope_of(request.scope), mode))
         return pricing_pb2.CreateRepriceRunResponse(run=run_message(run))
 
@@ -362,6 +400,61 @@ class RepriceServicer(pricing_pb2_grpc.RepriceServiceServicer):
         return pricing_pb2.RejectRecommendationsResponse(
             recommendations=[recommendation_message(item, explanation=False) for item in found]
         )
+
+
+class ScheduleServicer(pricing_pb2_grpc.ScheduleServiceServicer):
+    def __init__(self, schedules: Schedules) -> None:
+        self._schedules = schedules
+
+    async def CreateSchedule(
+        self, request: pricing_pb2.CreateScheduleRequest, context: Context
+    ) -> pricing_pb2.CreateScheduleResponse:
+        given = request.schedule
+        schedule = await self._schedules.create(
+            current_principal(),
+            ScheduleRequest(
+                scope=scope_of(given.scope),
+                mode=mode_of(given.mode),
+                interval_minutes=given.interval_minutes,
+                start_time=time_of(given, "start_time"),
+                paused=given.paused,
+            ),
+        )
+        return pricing_pb2.CreateScheduleResponse(schedule=schedule_message(schedule))
+
+    async def GetSchedule(
+        self, request: pricing_pb2.GetScheduleRequest, context: Context
+    ) -> pricing_pb2.GetScheduleResponse:
+        schedule = await self._schedules.get(current_principal(), request.id)
+        return pricing_pb2.GetScheduleResponse(schedule=schedule_message(schedule))
+
+    async def ListSchedules(
+        self, request: pricing_pb2.ListSchedulesRequest, context: Context
+    ) -> pricing_pb2.ListSchedulesResponse:
+        found = await self._schedules.list_schedules(
+            current_principal(), page_size_requested=request.page.page_size, page_token=request.page.page_token
+        )
+        return pricing_pb2.ListSchedulesResponse(
+            schedules=[schedule_message(item) for item in found.items], page=page(found.next_page_token)
+        )
+
+    async def UpdateSchedule(
+        self, request: pricing_pb2.UpdateScheduleRequest, context: Context
+    ) -> pricing_pb2.UpdateScheduleResponse:
+        given = request.schedule
+        schedule = await self._schedules.update(
+            current_principal(),
+            given.id,
+            ScheduleChange(paused=given.paused, interval_minutes=given.interval_minutes),
+            list(request.update_mask.paths),
+        )
+        return pricing_pb2.UpdateScheduleResponse(schedule=schedule_message(schedule))
+
+    async def DeleteSchedule(
+        self, request: pricing_pb2.DeleteScheduleRequest, context: Context
+    ) -> pricing_pb2.DeleteScheduleResponse:
+        await self._schedules.delete(current_principal(), request.id)
+        return pricing_pb2.DeleteScheduleResponse()
 
 
 class DemandModelServicer(pricing_pb2_grpc.DemandModelServiceServicer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from runtime.jobs.worker import run_beat, run_worker
@@ -9,6 +10,10 @@ from services.pricing.tasks import QUEUE, app
 
 
 def main(argv: list[str]) -> None:
+    # A run holds a large, long-lived heap (the scope's products, market and arrays): full collections
+    # over it dominated allocation-heavy phases, so start-up objects are frozen and collections are rarer.
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
     if argv[1:] == ["beat"]:
         run_beat(app)
     elif len(argv) == 1:

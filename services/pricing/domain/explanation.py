@@ -1,21 +1,23 @@
-"""Why a row got its price: a JSON-ready record of inputs, chain, guardrails, conflicts and ending, plus sentences.
+"""Why a row got its price, for people: a row's trace (trace.py) rendered as JSON with the inputs, chain,
+guardrails, conflicts and ending, plus sentences.
 
-Built for one row at a time (every changed row of a run), from the same inputs and outcome the engine used;
-money is in integer minor units, and formatted with the currency exponent in the sentences.
+Money is in integer minor units in the JSON, and formatted with the currency exponent in the sentences.
+Rendering reads nothing but the trace, so it runs when a recommendation is read, for the rows asked for.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from services.pricing.domain.endings import EndingStatus
 from services.pricing.domain.engine import PricingEngine, PricingInputs, PricingOutcome
 from services.pricing.domain.guardrails import Guardrail, GuardrailSpec, guardrails_in, rule_bounds
-from services.pricing.domain.market import Reference, kept
+from services.pricing.domain.market import Reference
 from services.pricing.domain.strategies import (
     COMPETITOR_RULES,
     BeatLowest,
@@ -29,10 +31,12 @@ from services.pricing.domain.strategies import (
     PriceIndex,
     Rule,
     SkipReason,
-    StrategySpec,
 )
+from services.pricing.domain.trace import check_version, snapshot_parts, trace_rows
 
 Json = dict[str, "Json"] | list["Json"] | str | int | float | bool | None
+# A competitor price as the trace keeps it: competitor id, name, price, age in seconds, used.
+Entry = Sequence[Any]
 
 Z_95 = 1.959963984540054
 
@@ -71,141 +75,142 @@ def format_age(seconds: float) -> str:
     return f"{int(seconds)} s"
 
 
-def _minor(value: float) -> int | None:
-    return None if math.isnan(value) else int(value)
-
-
 def _percent(value: float) -> str:
     return f"{value:g} %"
 
 
-class _Row:
-    """One row's inputs as Python numbers, with the sentence helpers that need the currency."""
+class _Facts:
+    """One trace's values as named Python numbers, with the money formatting of its currency."""
 
-    def __init__(self, engine: PricingEngine, inputs: PricingInputs, row: int) -> None:
-        self.exponent = engine.currency_exponent
-        self.spec: StrategySpec = engine.strategies[int(inputs.strategy[row])]
-        self.current = int(inputs.current_price[row])
-        self.cost = float(inputs.cost[row])
-        self.elasticity = float(inputs.elasticity[row])
-        self.se = float(inputs.elasticity_se[row])
-        self.reliable = bool(inputs.elasticity_reliable[row])
-        count = int(inputs.market_count[row])
-        ids = inputs.market_competitor[row, :count]
-        ages = inputs.market_age_seconds[row, :count]
-        usable = kept(ids[:, None], ages[:, None], self.spec.competitors, self.spec.max_market_age_seconds)
-        self.market = [
-            (int(ids[j]), int(inputs.market_price[row, j]), float(ages[j]), usable is None or bool(usable[j, 0]))
-            for j in range(count)
-        ]
+    def __init__(self, trace: Mapping[str, Any]) -> None:
+        check_version(trace)
+        self.exponent: int = trace["currency_exponent"]
+        self.name, self.steps, self.max_age, self.guardrails = snapshot_parts(trace["strategy"])
+        self.current: int
+        self.cost: int | None
+        self.current, self.cost, self.map_price, self.min_price, self.max_price = trace["product"]
+        self.elasticity: float | None
+        self.se: float | None
+        self.elasticity, self.se, self.reliable = trace["model"]
+        self.market: Sequence[Entry] = trace["market"]
+        self.step: int
+        self.strategy_price: int
+        self.recommended: int
+        self.floor: int
+        self.ceiling: int | None
+        (
+            self.step,
+            self.strategy_price,
+            self.recommended,
+            self.floor,
+            self.ceiling,
+            self.ending,
+            self.lost,
+            self.won,
+            self.changed,
+        ) = trace["outcome"]
+        self.skipped: Sequence[int] = trace["skipped"]
+        self.deltas: Sequence[int] = trace["deltas"]
 
     def money(self, amount: float) -> str:
         return format_minor(int(amount), self.exponent)
 
 
-def explain(
-    engine: PricingEngine,
-    inputs: PricingInputs,
-    outcome: PricingOutcome,
-    row: int,
-    *,
-    competitor_names: Mapping[int, str] | None = None,
-) -> dict[str, Json]:
-    """The explanation of one row of `outcome`, which `engine` computed from `inputs`."""
-    facts = _Row(engine, inputs, row)
-    names = competitor_names or {}
-    spec, step = facts.spec, int(outcome.chain_step[row])
-    rule = spec.steps[step]
-    strategy_price = int(outcome.strategy_price[row])
-    recommended = int(outcome.recommended[row])
+def render(trace: Mapping[str, Any]) -> dict[str, Json]:
+    """The explanation of the row that `trace` was taken from."""
+    facts = _Facts(trace)
+    rule = facts.steps[facts.step]
     sentences: list[Json] = []
 
     skipped: list[Json] = []
-    for index in range(step):
-        reasons = SkipReason(int(outcome.skip_reasons[row, index]))
+    for index, bits in enumerate(facts.skipped):
+        reasons = SkipReason(bits)
         codes: list[Json] = [reason.name.lower() for reason in SkipReason if reason in reasons and reason.name]
-        skipped.append({"step": index, "rule": spec.steps[index].kind, "reasons": codes})
-        sentences.append(f"Skipped {_rule_title(spec.steps[index])}: {_skip_text(reasons, spec)}.")
-    used = [entry for entry in facts.market if entry[3]]
-    sentences.append(_rule_sentence(rule, facts, used, names, strategy_price, outcome, row))
+        skipped.append({"step": index, "rule": facts.steps[index].kind, "reasons": codes})
+        sentences.append(f"Skipped {_rule_title(facts.steps[index])}: {_skip_text(reasons, facts.max_age)}.")
+    used = [entry for entry in facts.market if entry[4]]
+    sentences.append(_rule_sentence(rule, facts, used))
 
-    bounds = _bounds_of(spec.guardrails, inputs, row)
     moves: list[Json] = []
-    running = strategy_price
+    running = facts.strategy_price
     for guardrail in Guardrail:
-        delta = int(outcome.guardrail_delta[row, guardrail])
+        delta = facts.deltas[guardrail]
         if not delta:
             continue
         moves.append({"guardrail": guardrail.name.lower(), "delta": delta, "from": running, "to": running + delta})
         if guardrail is not Guardrail.ENDING:
             verb = "raised" if delta > 0 else "lowered"
-            detail = _guardrail_detail(guardrail, spec.guardrails)
+            detail = _guardrail_detail(guardrail, facts.guardrails)
             sentences.append(
                 f"{GUARDRAIL_NAMES[guardrail]}{detail} {verb} it from {facts.money(running)} "
                 f"to {facts.money(running + delta)}."
             )
         running += delta
 
-    lost, won = int(outcome.conflict_lost[row]), int(outcome.conflict_won[row])
-    for loser in guardrails_in(lost):
-        winners = [rule for rule in guardrails_in(won) if _beats(rule, loser, bounds)] or guardrails_in(won)
-        outrank = "outranks" if len(winners) == 1 else "outrank"
-        sentences.append(
-            f"Conflict: {_lower_first(GUARDRAIL_NAMES[loser])} ({_bound_text(loser, bounds, facts)}) gave way to "
-            f"{' and '.join(_guardrail_phrase(w, bounds, facts) for w in winners)}, which {outrank} it."
-        )
+    if facts.lost:
+        bounds = _bounds_of(facts)
+        for loser in guardrails_in(facts.lost):
+            winners = [w for w in guardrails_in(facts.won) if _beats(w, loser, bounds)] or guardrails_in(facts.won)
+            outrank = "outranks" if len(winners) == 1 else "outrank"
+            sentences.append(
+                f"Conflict: {_lower_first(GUARDRAIL_NAMES[loser])} ({_bound_text(loser, bounds, facts)}) gave way to "
+                f"{' and '.join(_guardrail_phrase(w, bounds, facts) for w in winners)}, which {outrank} it."
+            )
 
-    floor, ceiling = float(outcome.floor[row]), float(outcome.ceiling[row])
-    status = EndingStatus(int(outcome.ending[row]))
-    ending_delta = int(outcome.guardrail_delta[row, Guardrail.ENDING])
-    ending_sentence = _ending_sentence(status, ending_delta, recommended, floor, ceiling, facts)
+    status = EndingStatus(facts.ending)
+    ending_delta = facts.deltas[Guardrail.ENDING]
+    ending_sentence = _ending_sentence(status, ending_delta, facts)
     if ending_sentence:
         sentences.append(ending_sentence)
-    sentences.append(_final_sentence(facts, recommended))
+    sentences.append(_final_sentence(facts))
 
     return {
-        "inputs": _inputs(facts, inputs, row, names, used),
-        "strategy": {"name": spec.name, "rule": rule.kind, "step": step, "price": strategy_price},
+        "inputs": _inputs(facts, used),
+        "strategy": {"name": facts.name, "rule": rule.kind, "step": facts.step, "price": facts.strategy_price},
         "skipped": skipped,
         "guardrails": moves,
-        "interval": {"floor": int(floor), "ceiling": None if math.isinf(ceiling) else int(ceiling)},
+        "interval": {"floor": facts.floor, "ceiling": facts.ceiling},
         "conflicts": {
-            "lost": [g.name.lower() for g in guardrails_in(lost)],
-            "won": [g.name.lower() for g in guardrails_in(won)],
+            "lost": [g.name.lower() for g in guardrails_in(facts.lost)],
+            "won": [g.name.lower() for g in guardrails_in(facts.won)],
         },
         "ending": {"status": status.name.lower(), "delta": ending_delta},
-        "recommended_price": recommended,
-        "changed": bool(outcome.changed[row]),
+        "recommended_price": facts.recommended,
+        "changed": facts.changed,
         "sentences": sentences,
     }
 
 
-def _inputs(
-    facts: _Row, inputs: PricingInputs, row: int, names: Mapping[int, str], used: list[tuple[int, int, float, bool]]
-) -> dict[str, Json]:
+def explain_rows(
+    engine: PricingEngine,
+    inputs: PricingInputs,
+    outcome: PricingOutcome,
+    rows: ArrayLike,
+    *,
+    competitor_names: Mapping[int, str] | None = None,
+) -> list[dict[str, Json]]:
+    """The explanations of `rows` of `outcome`, which `engine` computed from `inputs`: traced, then rendered."""
+    return [render(trace) for trace in trace_rows(engine, inputs, outcome, rows, competitor_names=competitor_names)]
+
+
+def _inputs(facts: _Facts, used: list[Entry]) -> dict[str, Json]:
     interval: Json = None
-    if not math.isnan(facts.se) and not math.isnan(facts.elasticity):
+    if facts.se is not None and facts.elasticity is not None:
         interval = [facts.elasticity - Z_95 * facts.se, facts.elasticity + Z_95 * facts.se]
     competitors: list[Json] = [
-        {
-            "competitor_id": competitor,
-            "name": names.get(competitor, f"competitor {competitor}"),
-            "price": price,
-            "age_seconds": age,
-            "used": usable,
-        }
-        for competitor, price, age, usable in facts.market
+        {"competitor_id": competitor, "name": name, "price": price, "age_seconds": age, "used": usable}
+        for competitor, name, price, age, usable in facts.market
     ]
     return {
         "current_price": facts.current,
-        "cost": _minor(facts.cost),
-        "map_price": _minor(float(inputs.map_price[row])),
-        "min_price": _minor(float(inputs.min_price[row])),
-        "max_price": _minor(float(inputs.max_price[row])),
+        "cost": facts.cost,
+        "map_price": facts.map_price,
+        "min_price": facts.min_price,
+        "max_price": facts.max_price,
         "competitor_prices": competitors,
         "competitor_prices_used": len(used),
-        "elasticity": None if math.isnan(facts.elasticity) else facts.elasticity,
-        "elasticity_standard_error": None if math.isnan(facts.se) else facts.se,
+        "elasticity": facts.elasticity,
+        "elasticity_standard_error": facts.se,
         "elasticity_interval_95": interval,
         "model_reliable": facts.reliable,
     }
@@ -215,47 +220,37 @@ def _rule_title(rule: Rule) -> str:
     return rule.kind.replace("_", " ")
 
 
-def _skip_text(reasons: SkipReason, spec: StrategySpec) -> str:
-    max_age = format_age(spec.max_market_age_seconds or 0.0)
+def _skip_text(reasons: SkipReason, max_age_seconds: float | None) -> str:
+    max_age = format_age(max_age_seconds or 0.0)
     parts = [SKIP_SENTENCES[reason].format(max_age=max_age) for reason in SkipReason if reason in reasons]
     return "; ".join(parts)
 
 
-def _market_text(used: list[tuple[int, int, float, bool]], names: Mapping[int, str], facts: _Row) -> str:
-    listed = "; ".join(
-        f"{names.get(competitor, f'competitor {competitor}')} {facts.money(price)}, {format_age(age)} old"
-        for competitor, price, age, _ in used
-    )
+def _market_text(used: list[Entry], facts: _Facts) -> str:
+    listed = "; ".join(f"{name} {facts.money(price)}, {format_age(age)} old" for _, name, price, age, _ in used)
     plural = "price" if len(used) == 1 else "prices"
     return f"{len(used)} competitor {plural} ({listed})"
 
 
-def _reference_value(which: Reference, used: list[tuple[int, int, float, bool]]) -> float:
-    prices = sorted(price for _, price, _, _ in used)
+def _reference_value(which: Reference, used: list[Entry]) -> float:
+    prices: list[int] = sorted(entry[2] for entry in used)
     if which is Reference.LOWEST:
-        return prices[0]
+        return float(prices[0])
     if which is Reference.MEAN:
         return sum(prices) / len(prices)
     middle = len(prices) // 2
     return prices[middle] if len(prices) % 2 else (prices[middle - 1] + prices[middle]) / 2
 
 
-def _rule_sentence(
-    rule: Rule,
-    facts: _Row,
-    used: list[tuple[int, int, float, bool]],
-    names: Mapping[int, str],
-    price: int,
-    outcome: PricingOutcome,
-    row: int,
-) -> str:
-    money = facts.money
+def _rule_sentence(rule: Rule, facts: _Facts, used: list[Entry]) -> str:
+    money, price = facts.money, facts.strategy_price
     if isinstance(rule, KeepPrice):
         return f"Kept the current price {money(facts.current)}."
     if isinstance(rule, CostPlus):
+        assert facts.cost is not None
         return f"Cost plus {_percent(rule.markup_percent)}: cost {money(facts.cost)} gives {money(price)}."
     if isinstance(rule, COMPETITOR_RULES):
-        market = _market_text(used, names, facts)
+        market = _market_text(used, facts)
         # Shown to the minor unit: a median of two prices may lie half a unit between them.
         reference = money(round(_reference_value(rule.reference, used)))
         if isinstance(rule, MatchLowest):
@@ -273,14 +268,19 @@ def _rule_sentence(
         if price == facts.current:
             return f"The current price {money(price)} is within {band}: kept."
         return f"Moved the current price {money(facts.current)} into {band}: {money(price)}."
-    window = f"{money(outcome.floor[row])}-{money(outcome.ceiling[row])}"
-    elasticity = f"elasticity {facts.elasticity:.2f}"
-    if not math.isnan(facts.se):
-        low, high = facts.elasticity - Z_95 * facts.se, facts.elasticity + Z_95 * facts.se
+    # The optimising rules only price rows with an elasticity, and always within a change limit.
+    assert facts.elasticity is not None
+    assert facts.ceiling is not None
+    elasticity_value = facts.elasticity
+    window = f"{money(facts.floor)}-{money(facts.ceiling)}"
+    elasticity = f"elasticity {elasticity_value:.2f}"
+    if facts.se is not None:
+        low, high = elasticity_value - Z_95 * facts.se, elasticity_value + Z_95 * facts.se
         elasticity += f" (95 % interval {low:.2f} to {high:.2f})"
     if isinstance(rule, OptimiseProfit):
-        if facts.elasticity < -1:
-            optimum = facts.cost * facts.elasticity / (1 + facts.elasticity)
+        if elasticity_value < -1:
+            assert facts.cost is not None
+            optimum = facts.cost * elasticity_value / (1 + elasticity_value)
             return (
                 f"Profit is highest at {money(round(optimum))} for {elasticity} and cost {money(facts.cost)}; "
                 f"within the allowed {window} that is {money(price)}."
@@ -290,10 +290,10 @@ def _rule_sentence(
             f"so the top of the allowed {window}: {money(price)}."
         )
     assert isinstance(rule, OptimiseRevenue)
-    if facts.elasticity == -1:
+    if elasticity_value == -1:
         return f"Revenue does not depend on the price at {elasticity}: kept {money(price)}."
-    end = "top" if facts.elasticity > -1 else "bottom"
-    direction = "rises" if facts.elasticity > -1 else "falls"
+    end = "top" if elasticity_value > -1 else "bottom"
+    direction = "rises" if elasticity_value > -1 else "falls"
     return f"Revenue {direction} with the price at {elasticity}: the {end} of the allowed {window}, {money(price)}."
 
 
@@ -305,16 +305,19 @@ def _guardrail_detail(guardrail: Guardrail, spec: GuardrailSpec) -> str:
     return ""
 
 
-def _bounds_of(spec: GuardrailSpec, inputs: PricingInputs, row: int) -> dict[Guardrail, tuple[float, float]]:
-    """Each rule's (lower, upper) bound for this row, from the engine's own rule_bounds."""
-    selected = slice(row, row + 1)
+def _bounds_of(facts: _Facts) -> dict[Guardrail, tuple[float, float]]:
+    """Each rule's (lower, upper) bound for the row, from the engine's own rule_bounds."""
+
+    def column(value: int | None) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return np.array([math.nan if value is None else float(value)])
+
     bounds = rule_bounds(
-        spec,
-        inputs.current_price[selected],
-        inputs.cost[selected],
-        inputs.map_price[selected],
-        inputs.min_price[selected],
-        inputs.max_price[selected],
+        facts.guardrails,
+        column(facts.current),
+        column(facts.cost),
+        column(facts.map_price),
+        column(facts.min_price),
+        column(facts.max_price),
     )
     result = {rule: (float(bound[0]), math.inf) for rule, bound in bounds.floors()}
     if bounds.max_price is not None:
@@ -330,14 +333,14 @@ def _beats(winner: Guardrail, loser: Guardrail, bounds: dict[Guardrail, tuple[fl
     return bool(low > loser_high or high < loser_low)
 
 
-def _bound_text(guardrail: Guardrail, bounds: dict[Guardrail, tuple[float, float]], facts: _Row) -> str:
+def _bound_text(guardrail: Guardrail, bounds: dict[Guardrail, tuple[float, float]], facts: _Facts) -> str:
     low, high = bounds.get(guardrail, (math.nan, math.nan))
-    parts = [f"at least {facts.money(low)}" if np.isfinite(low) else ""]
-    parts.append(f"at most {facts.money(high)}" if np.isfinite(high) else "")
+    parts = [f"at least {facts.money(low)}" if math.isfinite(low) else ""]
+    parts.append(f"at most {facts.money(high)}" if math.isfinite(high) else "")
     return ", ".join(part for part in parts if part)
 
 
-def _guardrail_phrase(guardrail: Guardrail, bounds: dict[Guardrail, tuple[float, float]], facts: _Row) -> str:
+def _guardrail_phrase(guardrail: Guardrail, bounds: dict[Guardrail, tuple[float, float]], facts: _Facts) -> str:
     return f"{_lower_first(GUARDRAIL_NAMES[guardrail])} ({_bound_text(guardrail, bounds, facts)})"
 
 
@@ -345,15 +348,14 @@ def _lower_first(text: str) -> str:
     return text if text.startswith("MAP") else text[0].lower() + text[1:]
 
 
-def _ending_sentence(
-    status: EndingStatus, delta: int, recommended: int, floor: float, ceiling: float, facts: _Row
-) -> str:
+def _ending_sentence(status: EndingStatus, delta: int, facts: _Facts) -> str:
+    recommended = facts.recommended
     if status is EndingStatus.APPLIED and delta:
         return f"The price ending moved it from {facts.money(recommended - delta)} to {facts.money(recommended)}."
     if status is EndingStatus.SKIPPED_GUARDRAIL:
-        top = "no maximum" if math.isinf(ceiling) else facts.money(ceiling)
+        top = "no maximum" if facts.ceiling is None else facts.money(facts.ceiling)
         return (
-            f"No price ending fits between {facts.money(floor)} and {top} without crossing a guardrail; "
+            f"No price ending fits between {facts.money(facts.floor)} and {top} without crossing a guardrail; "
             f"left at {facts.money(recommended)}."
         )
     if status is EndingStatus.NOT_APPLICABLE:
@@ -361,20 +363,9 @@ def _ending_sentence(
     return ""
 
 
-def _final_sentence(facts: _Row, recommended: int) -> str:
-    if recommended == facts.current:
+def _final_sentence(facts: _Facts) -> str:
+    recommended, current = facts.recommended, facts.current
+    if recommended == current:
         return f"The price stays at {facts.money(recommended)}."
-    change = (recommended - facts.current) / facts.current * 100
-    return f"Recommended {facts.money(recommended)} instead of {facts.money(facts.current)} ({change:+.2f} %)."
-
-
-def explain_rows(
-    engine: PricingEngine,
-    inputs: PricingInputs,
-    outcome: PricingOutcome,
-    rows: Any,
-    *,
-    competitor_names: Mapping[int, str] | None = None,
-) -> list[dict[str, Json]]:
-    """explain() for each of `rows` (e.g. np.flatnonzero(outcome.changed))."""
-    return [explain(engine, inputs, outcome, int(row), competitor_names=competitor_names) for row in rows]
+    change = (recommended - current) / current * 100
+    return f"Recommended {facts.money(recommended)} instead of {facts.money(current)} ({change:+.2f} %)."

@@ -1,4 +1,5 @@
-"""Explanations: a JSON-ready trace of one row with money in minor units, and sentences for people."""
+"""Explanations: a compact trace of each row, stored as plain JSON, rendered into the inputs, chain,
+guardrails, conflicts and ending with money in minor units, and sentences for people."""
 
 from __future__ import annotations
 
@@ -9,18 +10,26 @@ from typing import Any
 import numpy as np
 import pytest
 
+from runtime.errors import FailedPrecondition
 from services.pricing.domain.endings import PriceEnding, PriceEndings
-from services.pricing.domain.explanation import explain, explain_rows, format_age, format_minor
+from services.pricing.domain.explanation import explain_rows, format_age, format_minor, render
 from services.pricing.domain.guardrails import GuardrailSpec
 from services.pricing.domain.strategies import CostPlus, KeepPrice, MatchLowest, OptimiseProfit
+from services.pricing.domain.trace import Trace, trace_rows
 from services.pricing.tests.engine_support import HOUR, Priced, Sku, price, spec
+from services.pricing.tests.explanation_cases import BEFORE_TRACES, CASES, NAMES
 
-NAMES = {0: "A", 1: "B", 2: "C"}
+
+def stored(traces: list[Trace]) -> list[dict[str, Any]]:
+    """The traces as storage gives them back: plain JSON, without NaN or infinities."""
+    text = json.dumps(traces, allow_nan=False)
+    decoded: list[dict[str, Any]] = json.loads(text)
+    return decoded
 
 
 def explained(priced: Priced, row: int = 0) -> dict[str, Any]:
-    result = explain(priced.engine, priced.inputs, priced.outcome, row, competitor_names=NAMES)
-    # Plain JSON, without NaN or infinities.
+    (trace,) = stored(trace_rows(priced.engine, priced.inputs, priced.outcome, [row], competitor_names=NAMES))
+    result = render(trace)
     assert json.loads(json.dumps(result, allow_nan=False)) == result
     return result
 
@@ -135,3 +144,58 @@ def test_every_changed_row_of_a_run_can_be_explained() -> None:
     explanations = explain_rows(priced.engine, priced.inputs, priced.outcome, changed)
     assert len(explanations) == len(changed) > 0
     assert all(item["changed"] and item["sentences"] for item in explanations)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_rendered_trace_says_what_the_explanation_said_before_traces(case: str) -> None:
+    priced = CASES[case].priced()
+    rows = range(len(CASES[case].skus))
+    traces = stored(trace_rows(priced.engine, priced.inputs, priced.outcome, rows, competitor_names=CASES[case].names))
+    before = json.loads(BEFORE_TRACES.read_text(encoding="utf-8"))[case]
+    rendered = [render(trace) for trace in traces]
+    assert rendered == before
+    # Integers stay integers and floats floats, in the same key order.
+    assert json.dumps(rendered) == json.dumps(before)
+
+
+def test_a_trace_holds_numbers_and_what_its_sentences_need_of_the_strategy() -> None:
+    chain = spec(MatchLowest(), CostPlus(25.0), KeepPrice(), max_age=HOUR, guardrails=GuardrailSpec(min_margin=0.2))
+    priced = price(chain, Sku(current=1500, cost=1000, map_price=1400, market=[(1, 1400, 3 * HOUR)]))
+    (trace,) = stored(trace_rows(priced.engine, priced.inputs, priced.outcome, [0], competitor_names=NAMES))
+    assert trace == {
+        "trace": 1,
+        "currency_exponent": 2,
+        # Name, the chain up to the step that set the price (keep price, never reached, is left out), market
+        # age limit, guardrails (min margin, min price, max price, max change percent and amount).
+        "strategy": ["test", [["match_lowest"], ["cost_plus", 25.0]], 3600.0, [0.2, None, None, None, None]],
+        "product": [1500, 1000, 1400, None, None],
+        "model": [None, None, True],
+        "market": [[1, "B", 1400, 10800.0, False]],
+        # step, strategy price, recommended, floor, ceiling (none), ending, lost, won, changed
+        "outcome": [1, 1250, 1400, 1400, None, 0, 0, 0, True],
+        "skipped": [4],
+        "deltas": [0, 0, 150, 0, 0, 0, 0],
+    }
+
+
+def test_a_trace_keeps_the_strategy_it_was_priced_with() -> None:
+    """The strategy as the row was priced lives in the trace: the engine's strategies are not consulted."""
+    sku = Sku(current=2000, cost=1000)
+    before = price(spec(CostPlus(50.0), guardrails=GuardrailSpec(max_change_percent=10.0)), sku)
+    (trace,) = stored(trace_rows(before.engine, before.inputs, before.outcome, [0]))
+    after = price(spec(CostPlus(10.0)), sku)
+    rendered = render(trace)
+    assert rendered == explain_rows(before.engine, before.inputs, before.outcome, [0])[0]
+    assert rendered != explain_rows(after.engine, after.inputs, after.outcome, [0])[0]
+    assert rendered["sentences"] == [
+        "Cost plus 50 %: cost 10.00 gives 15.00.",
+        "The maximum change per run (±10 %) raised it from 15.00 to 18.00.",
+        "Recommended 18.00 instead of 20.00 (-10.00 %).",
+    ]
+
+
+def test_a_trace_of_another_version_is_refused_clearly() -> None:
+    priced = price(spec(KeepPrice()), Sku(current=1000))
+    (trace,) = stored(trace_rows(priced.engine, priced.inputs, priced.outcome, [0]))
+    with pytest.raises(FailedPrecondition, match="trace version 2"):
+        render({**trace, "trace": 2})

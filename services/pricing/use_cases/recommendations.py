@@ -1,13 +1,16 @@
-"""Recommendations: read with their explanations; approve (which applies them) or reject, in bulk."""
+"""Recommendations: read with their explanations (rendered from the stored trace when read); approve (which
+applies them) or reject, in bulk."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from runtime.auth import Principal
 from runtime.clock import utcnow
 from runtime.errors import InvalidArgument, NotFound
 from runtime.pagination import decode_token, encode_token, page_size
+from services.pricing.domain.explanation import render
 from services.pricing.domain.records import Recommendation, RecommendationState
 from services.pricing.repository import Repositories
 from services.pricing.upstream import Upstream
@@ -16,6 +19,18 @@ from services.pricing.use_cases.reprice import apply_recommendations
 
 MAX_DECISIONS = 1_000
 MAX_REASON_LENGTH = 500
+
+
+def explanation_of(recommendation: Recommendation) -> dict[str, Any]:
+    """What a person reads about a recommendation: its trace rendered, with the strategy and run it came from.
+    Recommendations stored before traces kept their rendered explanation, which is returned as it is."""
+    if "trace" not in recommendation.explanation:
+        return dict(recommendation.explanation)
+    return {
+        **render(recommendation.explanation),
+        "strategy_id": recommendation.strategy_id,
+        "run_id": recommendation.run_id,
+    }
 
 
 def _ids(ids: Sequence[str]) -> list[str]:

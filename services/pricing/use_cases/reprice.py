@@ -1,5 +1,6 @@
 """Executing a reprice run (the worker's side): price the scope in one vectorised pass, store only the
-changed prices as recommendations with their explanations, auto-apply what the policy allows.
+changed prices as recommendations with the traces their explanations are read from, auto-apply what the
+policy allows.
 
 Idempotent on the run id: a worker takes the run through its row's atomic claim, recommendations are
 upserts on (run, sku), and a run found finished is left alone, so a redelivered or re-queued task
@@ -14,13 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from runtime.auth import CredentialKind, Principal, Role
 from runtime.clock import utcnow
 from runtime.errors import DomainError
 from runtime.ids import new_id
 from runtime.logging import get_logger
 from runtime.money import Money
-from services.pricing.domain.explanation import explain
 from services.pricing.domain.records import (
     Quote,
     Recommendation,
@@ -30,6 +33,7 @@ from services.pricing.domain.records import (
     RunState,
     StoredStrategy,
 )
+from services.pricing.domain.trace import trace_rows
 from services.pricing.repository import Repositories, RunProgress
 from services.pricing.strategy_config import auto_apply_of
 from services.pricing.upstream import CatalogProduct, PriceToApply, Upstream
@@ -159,7 +163,7 @@ class RepriceExecutor:
         now = millis(self._clock())
         for group in priced.groups:
             progress = await self._store_group(run, priced, group, now, progress)
-        clock.done("explain and store changed", progress.recommended)
+        clock.done("trace and store changed", progress.recommended)
         if run.mode is RunMode.AUTO:
             progress = await self._auto_apply(run, principal, progress)
             clock.done("auto-apply", progress.auto_applied)
@@ -180,14 +184,11 @@ class RepriceExecutor:
     async def _store_group(
         self, run: Run, priced: PricingPass, group: PricedGroup, now: datetime, progress: RunProgress
     ) -> RunProgress:
-        outcome = group.outcome
-        changed_rows = outcome.changed.nonzero()[0]
-        unchanged = len(group.products) - len(changed_rows)
+        changed = np.flatnonzero(group.outcome.changed)
+        unchanged = len(group.products) - len(changed)
         progress = RunProgress(progress.processed + unchanged, progress.total, progress.recommended, 0)
-        for start in range(0, len(changed_rows), STORE_BATCH):
-            batch: list[Recommendation] = []
-            for row in changed_rows[start : start + STORE_BATCH]:
-                batch.append(self._recommendation(run, priced, group, int(row), now))
+        for start in range(0, len(changed), STORE_BATCH):
+            batch = self._recommendations(run, priced, group, changed[start : start + STORE_BATCH], now)
             await self._repositories.recommendations.put_many(batch)
             progress = RunProgress(
                 progress.processed + len(batch), progress.total, progress.recommended + len(batch), 0
@@ -195,33 +196,41 @@ class RepriceExecutor:
             await self._heartbeat(run, progress)
         return progress
 
-    def _recommendation(
-        self, run: Run, priced: PricingPass, group: PricedGroup, row: int, now: datetime
-    ) -> Recommendation:
-        product = group.products[row]
-        strategy = group.strategies[int(group.inputs.strategy[row])]
-        recommended = Money(int(group.outcome.recommended[row]), group.currency)
-        explanation = explain(group.engine, group.inputs, group.outcome, row, competitor_names=priced.competitor_names)
-        explanation["strategy_id"] = strategy.id
-        explanation["run_id"] = run.id
-        return Recommendation(
-            organization_id=run.organization_id,
-            id=self._ids(),
-            run_id=run.id,
-            sku=product.sku,
-            current_price=product.price,
-            recommended_price=recommended,
-            strategy_id=strategy.id,
-            state=RecommendationState.PENDING,
-            conflict=bool(group.outcome.conflict_lost[row]),
-            model_reliable=bool(group.inputs.elasticity_reliable[row]),
-            decided_by="",
-            decision_reason="",
-            apply_error="",
-            create_time=now,
-            decide_time=None,
-            explanation=explanation,
-        )
+    def _recommendations(
+        self, run: Run, priced: PricingPass, group: PricedGroup, rows: NDArray[np.intp], now: datetime
+    ) -> list[Recommendation]:
+        inputs, outcome = group.inputs, group.outcome
+        traces = trace_rows(group.engine, inputs, outcome, rows, competitor_names=priced.competitor_names)
+        strategy_ids = [strategy.id for strategy in group.strategies]
+        return [
+            Recommendation(
+                organization_id=run.organization_id,
+                id=self._ids(),
+                run_id=run.id,
+                sku=group.products[row].sku,
+                current_price=group.products[row].price,
+                recommended_price=Money(recommended, group.currency),
+                strategy_id=strategy_ids[strategy],
+                state=RecommendationState.PENDING,
+                conflict=lost != 0,
+                model_reliable=reliable,
+                decided_by="",
+                decision_reason="",
+                apply_error="",
+                create_time=now,
+                decide_time=None,
+                explanation=trace,
+            )
+            for row, strategy, recommended, lost, reliable, trace in zip(
+                rows.tolist(),
+                inputs.strategy[rows].tolist(),
+                outcome.recommended[rows].tolist(),
+                outcome.conflict_lost[rows].tolist(),
+                inputs.elasticity_reliable[rows].tolist(),
+                traces,
+                strict=True,
+            )
+        ]
 
     async def _auto_apply(self, run: Run, principal: Principal, progress: RunProgress) -> RunProgress:
         """Apply the pending recommendations of this run that their strategy's auto-apply policy allows."""
