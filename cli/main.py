@@ -74,6 +74,9 @@ def _announce_when_ready(
         f"REST gateway   {url}   (OpenAPI docs: {url}/docs)",
         f"gRPC product   {settings.product_address}   (reflection on)",
         f"gRPC identity  {settings.identity_address}",
+        f"gRPC analytics {settings.analytics_address}   competitor {settings.competitor_address}",
+        f"gRPC pricing   {settings.pricing_address}   (quotes, strategies, runs, experiments)",
+        f"jobs           pricing worker and scheduler on {_broker_name(settings)}",
         f"data           {data_dir}",
     ]
     if login is not None:
@@ -87,6 +90,10 @@ def _announce_when_ready(
     console.print("[bold green]OmniPriceX is ready[/bold green]", soft_wrap=True)
     for line in lines:
         console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+
+
+def _broker_name(settings: Settings) -> str:
+    return "RabbitMQ" if settings.broker().startswith(("amqp://", "amqps://")) else "a SQLite file"
 
 
 @app.command()

@@ -160,4 +160,5 @@ class RefitExecutor:
                 for model in pooled.models
             ]
         )
-        return RunProgress(len(products), len(products), len(pooled.models), 0)
+        # A refit stores models, not recommendations: its `recommended` stays 0.
+        return RunProgress(len(products), len(products), 0, 0)
