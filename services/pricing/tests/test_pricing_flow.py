@@ -364,3 +364,8 @@ async def test_competitor_rules_use_fresh_in_stock_market_prices(mesh: PricingMe
     assert "Shop A" in text
     # p-2's only competitor is out of stock: no market, the chain keeps the price.
     assert "p-2" not in recs
+    # Whole-catalog runs page through every sku with offers instead of asking sku by sku: same answer.
+    by_sku = await mesh.upstream.market_prices(mesh.principal(), ["p-1", "p-2", "p-3"])
+    assert await mesh.upstream.all_market_prices(mesh.principal()) == {
+        sku: prices for sku, prices in by_sku.items() if prices
+    }

@@ -22,6 +22,10 @@ from services.pricing.strategy_config import CurrencyMismatch, spec_from_config
 from services.pricing.upstream import CatalogProduct, MarketPrice, Upstream
 
 MAX_SCOPE_SKUS = 10_000
+# Reads of pricing's own store (models, running experiments) per query.
+STORE_CHUNK = 10_000
+# Above this many skus needing a market, paging through every sku with offers beats asking by sku.
+WHOLE_MARKET_FROM = 20_000
 # The engine keeps this many of the lowest competitor prices per sku; more never changes a lowest,
 # median or band decision enough to matter and would widen every market matrix.
 MAX_MARKET_COLUMNS = 32
@@ -44,6 +48,22 @@ def validate_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidArgument(f"a sku scope lists at most {MAX_SCOPE_SKUS:,} skus", field="scope.skus")
         return {"skus": skus}
     raise InvalidArgument("the scope is all, a category or a list of skus", field="scope")
+
+
+async def check_scope(upstream: Upstream, principal: Principal, scope: Mapping[str, Any]) -> int | None:
+    """Refuse a scope that cannot be priced, as load_scope would, without loading a whole catalog: the
+    number of products for a sku list, None (unknown until a worker loads it) for a catalog or category."""
+    if "skus" in scope:
+        return len(await load_scope(upstream, principal, scope))
+    category_id = str(scope.get("category_id", ""))
+    if category_id and category_id not in await upstream.category_parents(principal):
+        raise InvalidArgument(f"category {category_id!r} does not exist", field="scope.category_id")
+    async for page in upstream.products(principal, category_id=category_id, page_size=1):
+        if page:
+            return None
+        break
+    where = f"category {category_id!r}" if category_id else "the catalog"
+    raise FailedPrecondition(f"{where} has no active products to price", field="scope")
 
 
 async def load_scope(upstream: Upstream, principal: Principal, scope: Mapping[str, Any]) -> list[CatalogProduct]:
@@ -123,8 +143,8 @@ async def price_products(
         chosen = [resolver.strategy_for(ProductKey(p.sku, p.brand, p.category_id)) for p in products]
         stored = await repositories.strategies.get_many(organization_id, {sid for sid in chosen if sid})
     in_experiment: set[str] = set()
-    for start in range(0, len(products), CHUNK):
-        chunk_skus = [product.sku for product in products[start : start + CHUNK]]
+    for start in range(0, len(products), STORE_CHUNK):
+        chunk_skus = [product.sku for product in products[start : start + STORE_CHUNK]]
         in_experiment |= await repositories.experiments.running_for_skus(organization_id, chunk_skus)
 
     priced: list[tuple[CatalogProduct, StoredStrategy]] = []
@@ -141,12 +161,15 @@ async def price_products(
 
     skus = [product.sku for product, _ in priced]
     needs_market = [product.sku for product, strategy in priced if _uses_market(strategy)]
-    markets = await upstream.market_prices(principal, needs_market) if needs_market else {}
+    if len(needs_market) >= WHOLE_MARKET_FROM:
+        markets = await upstream.all_market_prices(principal)
+    else:
+        markets = await upstream.market_prices(principal, needs_market) if needs_market else {}
     names = await upstream.competitor_names(principal) if markets else {}
     columns: dict[str, int] = {}
     models: dict[str, DemandModelRecord] = {}
-    for start in range(0, len(skus), CHUNK):
-        models.update(await repositories.models.get_many(organization_id, skus[start : start + CHUNK]))
+    for start in range(0, len(skus), STORE_CHUNK):
+        models.update(await repositories.models.get_many(organization_id, skus[start : start + STORE_CHUNK]))
 
     by_currency: dict[str, list[tuple[CatalogProduct, StoredStrategy]]] = defaultdict(list)
     for product, strategy in priced:

@@ -16,7 +16,7 @@ from services.pricing.domain.records import JobKind, Run, RunMode, RunState
 from services.pricing.repository import Repositories
 from services.pricing.upstream import Upstream
 from services.pricing.use_cases.common import ANALYSE_ROLE, MANAGE_ROLE, READ_ROLE, Clock, Page, millis
-from services.pricing.use_cases.pricing_pass import load_scope, validate_scope
+from services.pricing.use_cases.pricing_pass import check_scope, validate_scope
 
 DEFAULT_REFIT_DAYS = 180
 MAX_REFIT_DAYS = 730
@@ -56,8 +56,9 @@ class Runs:
         pricing manager."""
         principal.require(MANAGE_ROLE if request.mode is RunMode.AUTO else ANALYSE_ROLE)
         scope = validate_scope(request.scope)
-        products = await load_scope(self._upstream, principal, scope)
-        return await self.queue_reprice(principal, scope, request.mode, total=len(products))
+        # A catalog or category is only checked for being non-empty here; the worker counts it as it loads.
+        total = await check_scope(self._upstream, principal, scope)
+        return await self.queue_reprice(principal, scope, request.mode, total=total or 0)
 
     async def queue_reprice(
         self, principal: Principal, scope: Mapping[str, Any], mode: RunMode, *, total: int, run_id: str = ""

@@ -21,7 +21,7 @@ from services.pricing.domain.recurrence import occurrence_after, occurrence_from
 from services.pricing.repository import Repositories
 from services.pricing.upstream import Upstream
 from services.pricing.use_cases.common import ANALYSE_ROLE, MANAGE_ROLE, READ_ROLE, Clock, Page, millis
-from services.pricing.use_cases.pricing_pass import load_scope, validate_scope
+from services.pricing.use_cases.pricing_pass import check_scope, validate_scope
 from services.pricing.use_cases.runs import Runs
 
 MIN_INTERVAL_MINUTES = 15
@@ -100,7 +100,7 @@ class Schedules:
         start = now if request.start_time is None else millis(request.start_time)
         if start > now + MAX_START_AHEAD:
             raise InvalidArgument("start_time is at most a year from now", field="start_time")
-        await load_scope(self._upstream, principal, scope)
+        await check_scope(self._upstream, principal, scope)
         # Two concurrent creations may pass together: a soft cap, against runaway scripts.
         existing = await self._schedules.find(principal.organization_id, after_id="", limit=MAX_SCHEDULES)
         if len(existing) >= MAX_SCHEDULES:
