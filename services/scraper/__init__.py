@@ -1,0 +1,1 @@
+"""The scraper service: crawl sources, crawl jobs and extraction (extraction first)."""

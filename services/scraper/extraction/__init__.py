@@ -1,0 +1,15 @@
+"""Reading a competitor's offer (price, stock, identity) from one product page's HTML; pure, no I/O."""
+
+from services.scraper.extraction.extract import MAX_PAGE_BYTES, extract_offer
+from services.scraper.extraction.options import SourceOptions
+from services.scraper.extraction.prices import parse_price
+from services.scraper.extraction.result import ExtractedOffer, ExtractionMethod
+
+__all__ = [
+    "MAX_PAGE_BYTES",
+    "ExtractedOffer",
+    "ExtractionMethod",
+    "SourceOptions",
+    "extract_offer",
+    "parse_price",
+]
