@@ -311,14 +311,14 @@ async def test_bulk_refusals_come_back_as_row_errors(client: Client) -> None:
         pb.UpsertOffersRequest(
             offers=[
                 pb.Offer(competitor_id=shop.id, url="https://shop-one.example/a", sku="A"),
-                pb.Offer(competitor_id=shop.id, url="file:///etc/passwd", sku="B"),
+                pb.Offer(competitor_id=shop.id, url="file://files.example/catalog.html", sku="B"),
                 pb.Offer(competitor_id=shop.id, url="https://shop-one.example/c", sku="C/1"),
             ]
         ),
         metadata=manager,
     )
     assert [(e.row, e.key, e.field) for e in refused.errors] == [
-        (1, f"{shop.id}/file:///etc/passwd", "url"),
+        (1, f"{shop.id}/file://files.example/catalog.html", "url"),
         (2, f"{shop.id}/https://shop-one.example/c", "sku"),
     ]
     assert (refused.created, list(refused.offers)) == (0, [])

@@ -279,7 +279,7 @@ async def test_offers_import_from_csv_all_or_nothing(cases: UseCases, seeded: Se
     first = await cases.offers.import_csv(MANAGER, good.encode())
     assert (first.created, first.updated, first.unchanged, first.errors) == (2, 0, 0, [])
     assert (await cases.offers.import_csv(MANAGER, good.encode())).unchanged == 2
-    bad = good + f"{seeded.shop},file:///etc/passwd,C-2,x\n{seeded.shop},https://shop-one.example/c/3\n"
+    bad = good + f"{seeded.shop},file://files.example/catalog.html,C-2,x\n{seeded.shop},https://shop-one.example/c/3\n"
     refused = await cases.offers.import_csv(MANAGER, bad.encode())
     assert [(e.row, e.field) for e in refused.errors] == [(2, "url"), (3, "")]
     with pytest.raises(InvalidArgument, match="required columns"):
