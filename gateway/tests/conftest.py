@@ -16,7 +16,6 @@ from gateway.ratelimit import RateLimiter
 from gateway.tests.standin_services import (
     IdentityStandin,
     ProductStandin,
-    RecordingAuditSink,
     identity_definition,
     product_definition,
     serve_standin,
@@ -25,6 +24,7 @@ from runtime.auth import Authenticator, Role
 from runtime.grpc_server import RunningServer, start_server
 from runtime.identity_client import access_tokens
 from runtime.settings import Settings
+from runtime.testing.auth import RecordingAuditSink
 from services.analytics.repository.sqlite import open_sqlite_repositories as open_analytics
 from services.analytics.server import build_definition as analytics_definition
 from services.competitor.repository.sqlite import open_sqlite_repositories as open_competitor

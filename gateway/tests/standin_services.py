@@ -12,7 +12,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -21,7 +21,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.identity.v1 import identity_pb2, identity_pb2_grpc
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
-from runtime.audit import AuditRecord
 from runtime.auth import AccessTokens, Authenticator, CredentialKind, Principal, Role, current_principal
 from runtime.clock import utcnow
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
@@ -29,6 +28,7 @@ from runtime.grpc_server import RunningServer, ServiceDefinition, start_server
 from runtime.ids import new_id
 from runtime.money import Money
 from runtime.pagination import decode_token, encode_token, page_size
+from runtime.testing.auth import RecordingAuditSink
 
 MAX_TITLE_LENGTH = 500
 SLOW_SKU = "SLOW-1"
@@ -39,14 +39,6 @@ def _now() -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(utcnow())
     return stamp
-
-
-@dataclass
-class RecordingAuditSink:
-    records: list[AuditRecord] = field(default_factory=list)
-
-    async def record(self, records: Sequence[AuditRecord], credential: str) -> None:
-        self.records.extend(records)
 
 
 # --------------------------------------------------------------------------------------------- identity

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,25 +13,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnipricex.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from omnipricex.common.v1 import money_pb2, paging_pb2
-from runtime.audit import AuditRecord
-from runtime.auth import AccessTokens, Authenticator, Principal, Role
+from runtime.auth import AccessTokens, Role
 from runtime.clients import auth_metadata
-from runtime.errors import Unauthenticated
 from runtime.grpc_server import start_server
+from runtime.testing.auth import RecordingAuditSink, token_authenticator
 from runtime.timestamps import to_timestamp
 from services.analytics.repository.sqlite import open_sqlite_repositories
 from services.analytics.server import SERVICE_NAMES, build_definition
 from services.analytics.tests.support import DAY_1, ORG_A, ORG_B
 
 SECRET = "test-secret-" + "x" * 40
-
-
-class RecordingAuditSink:
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    async def record(self, records: Sequence[AuditRecord], credential: str) -> None:
-        self.records.extend(records)
 
 
 @dataclass
@@ -49,15 +40,12 @@ class Client:
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     tokens = AccessTokens(SECRET, issuer="omnipricex", audience="omnipricex-api", ttl_seconds=300)
 
-    async def no_api_keys(credential: str) -> Principal:
-        raise Unauthenticated("API key is not valid")
-
     audit = RecordingAuditSink()
     repositories = await open_sqlite_repositories(tmp_path / "analytics.sqlite3")
     running = await start_server(
         build_definition(repositories),
         address="127.0.0.1:0",
-        authenticator=Authenticator(tokens, no_api_keys, cache_seconds=0),
+        authenticator=token_authenticator(tokens),
         audit_sink=audit,
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,26 +15,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.competitor.v1 import competitor_pb2 as pb
 from omnipricex.competitor.v1 import competitor_pb2_grpc
-from runtime.audit import AuditRecord
-from runtime.auth import AccessTokens, Authenticator, Principal, Role
+from runtime.auth import AccessTokens, Role
 from runtime.clients import auth_metadata
 from runtime.clock import utcnow
-from runtime.errors import Unauthenticated
 from runtime.grpc_server import start_server
+from runtime.testing.auth import RecordingAuditSink, token_authenticator
 from runtime.timestamps import to_timestamp
 from services.competitor.repository.sqlite import open_sqlite_repositories
 from services.competitor.server import SERVICE_NAMES, build_definition
 from services.competitor.tests.support import ORG_A, ORG_B
 
 SECRET = "test-secret-" + "x" * 40
-
-
-class RecordingAuditSink:
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    async def record(self, records: Sequence[AuditRecord], credential: str) -> None:
-        self.records.extend(records)
 
 
 @dataclass
@@ -55,15 +46,12 @@ class Client:
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     tokens = AccessTokens(SECRET, issuer="omnipricex", audience="omnipricex-api", ttl_seconds=300)
 
-    async def no_api_keys(credential: str) -> Principal:
-        raise Unauthenticated("API key is not valid")
-
     audit = RecordingAuditSink()
     repositories = await open_sqlite_repositories(tmp_path / "competitor.sqlite3")
     running = await start_server(
         build_definition(repositories),
         address="127.0.0.1:0",
-        authenticator=Authenticator(tokens, no_api_keys, cache_seconds=0),
+        authenticator=token_authenticator(tokens),
         audit_sink=audit,
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")

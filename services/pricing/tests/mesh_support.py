@@ -8,7 +8,7 @@ worker uses, so each step can be checked; tests/test_pricing_worker.py runs them
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,13 +22,12 @@ from omnipricex.analytics.v1 import analytics_pb2_grpc
 from omnipricex.competitor.v1 import competitor_pb2_grpc
 from omnipricex.pricing.v1 import pricing_pb2_grpc
 from omnipricex.product.v1 import product_pb2_grpc
-from runtime.audit import AuditRecord
-from runtime.auth import Authenticator, CredentialKind, Principal, Role
+from runtime.auth import CredentialKind, Principal, Role
 from runtime.clients import auth_metadata
-from runtime.errors import Unauthenticated
 from runtime.grpc_server import RunningServer, start_server
 from runtime.identity_client import access_tokens
 from runtime.settings import Settings
+from runtime.testing.auth import RecordingAuditSink, token_authenticator
 from services.analytics import server as analytics_server
 from services.competitor import server as competitor_server
 from services.pricing import server as pricing_server
@@ -42,14 +41,6 @@ from services.product import server as product_server
 
 ORG_A = "org_a"
 ORG_B = "org_b"
-
-
-@dataclass
-class RecordingAuditSink:
-    records: list[AuditRecord] = field(default_factory=list)
-
-    async def record(self, records: Sequence[AuditRecord], credential: str) -> None:
-        self.records.extend(records)
 
 
 @dataclass
@@ -159,10 +150,7 @@ async def pricing_mesh(tmp_path: Path) -> AsyncIterator[PricingMesh]:
     settings = mesh_settings(tmp_path)
     tokens = access_tokens(settings)
 
-    async def no_api_keys(credential: str) -> Principal:
-        raise Unauthenticated("API keys are not used in these tests")
-
-    authenticator = Authenticator(tokens, no_api_keys, cache_seconds=0)
+    authenticator = token_authenticator(tokens)
     audit = RecordingAuditSink()
     servers: dict[str, RunningServer] = {}
     channels: dict[str, grpc.aio.Channel] = {}
