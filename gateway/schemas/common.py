@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import iso4217
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from runtime.errors import InvalidArgument
 from runtime.money import currency_exponent
@@ -17,6 +19,9 @@ MONEY_PATTERN = r"^\d{1,15}(\.\d{1,4})?$"
 CURRENCY_EXPONENTS: dict[str, int] = {
     currency.code: currency.exponent for currency in iso4217.Currency if currency.exponent is not None
 }
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
 SKU_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
@@ -130,3 +135,28 @@ class Problem(BaseModel):
 class PageQuery(BaseModel):
     limit: int = Field(50, ge=1, le=1000, description="Items per page.")
     cursor: str | None = Field(None, description="next_cursor of the previous page.")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(
+            'times are RFC 3339 datetime strings with an offset (a timezone), such as "2026-03-01T09:30:00Z"'
+        )
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range") from None
+
+
+# Strict request models refuse strings for datetimes; this type takes exactly RFC 3339 strings (never
+# numbers) and hands them on in UTC.
+Rfc3339Time = Annotated[
+    AwareDatetime,
+    Field(strict=False, description="RFC 3339 time with an offset.", examples=["2026-03-01T09:30:00Z"]),
+    BeforeValidator(_rfc3339_text),
+    AfterValidator(_in_utc),
+]

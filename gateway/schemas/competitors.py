@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gateway.schemas.common import (
     CurrencyCode,
     MoneyString,
     PageQuery,
     RequestModel,
+    Rfc3339Time,
     Sku,
     decimals_follow_currency,
     not_nullable,
@@ -23,18 +24,6 @@ MAX_BULK_ROWS = 10_000
 MAX_MARKET_SKUS = 1_000
 
 
-def _text_only(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("times are RFC 3339 strings such as 2026-03-01T09:30:00Z")
-    return value
-
-
-# Request bodies are strict, which would refuse every JSON string for a datetime; this parses the string only.
-Rfc3339Time = Annotated[
-    AwareDatetime,
-    Field(strict=False, description="RFC 3339 time with a zone.", examples=["2026-03-01T09:30:00Z"]),
-    BeforeValidator(_text_only),
-]
 Confidence = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False, description="From 0 to 1.")]
 
 
