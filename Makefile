@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# JavaScript-rendered shops are crawled with Debian's Chromium; Playwright never downloads a browser.
+BROWSER_STAMP := $(VENV)/.chromium
 
 .PHONY: run test lint typecheck unit proto bench clean
 
@@ -17,10 +19,14 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(PY_STAMP)
+$(BROWSER_STAMP): $(PY_STAMP)
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	touch $@
+
+run: $(PY_STAMP) $(BROWSER_STAMP)
 	$(BIN)/omnipricex up
 
-test: $(PY_STAMP) $(NODE_STAMP) lint typecheck unit
+test: $(PY_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) lint typecheck unit
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
@@ -29,7 +35,7 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy .
 
-unit: $(PY_STAMP) $(NODE_STAMP)
+unit: $(PY_STAMP) $(NODE_STAMP) $(BROWSER_STAMP)
 	$(BIN)/pytest
 
 proto: $(PY_STAMP)

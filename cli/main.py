@@ -76,7 +76,8 @@ def _announce_when_ready(
         f"gRPC identity  {settings.identity_address}",
         f"gRPC analytics {settings.analytics_address}   competitor {settings.competitor_address}",
         f"gRPC pricing   {settings.pricing_address}   (quotes, strategies, runs, experiments)",
-        f"jobs           pricing worker and scheduler on {_broker_name(settings)}",
+        f"gRPC scraper   {settings.scraper_address}   (crawl sources and crawl jobs)",
+        f"jobs           pricing and crawl workers and schedulers on {_broker_name(settings)}",
         f"data           {data_dir}",
     ]
     if login is not None:

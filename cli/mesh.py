@@ -10,9 +10,14 @@ import httpx
 from runtime.settings import Settings
 
 # Identity first: every other process asks it about API keys and sends it audit records.
-SERVICES = ("identity", "product", "analytics", "competitor", "pricing")
+SERVICES = ("identity", "product", "analytics", "competitor", "pricing", "scraper")
 # Job processes: name → module and arguments.
-WORKERS = {"pricing-worker": "services.pricing.worker", "pricing-beat": "services.pricing.worker beat"}
+WORKERS = {
+    "pricing-worker": "services.pricing.worker",
+    "pricing-beat": "services.pricing.worker beat",
+    "crawl-worker": "services.scraper.worker",
+    "crawl-beat": "services.scraper.worker beat",
+}
 
 
 def commands() -> dict[str, str]:

@@ -26,6 +26,7 @@ from gateway.routers import (
     products,
     reprice,
     sales,
+    scraper,
     strategies,
 )
 from runtime.settings import Settings
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, channels: Channels | None = None, limiter:
         reprice.router,
         sales.router,
         competitors.router,
+        scraper.router,
         auth.router,
         identity.router,
         health.router,

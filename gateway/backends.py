@@ -12,6 +12,7 @@ from omnipricex.competitor.v1 import competitor_pb2_grpc
 from omnipricex.identity.v1 import identity_pb2_grpc
 from omnipricex.pricing.v1 import pricing_pb2_grpc
 from omnipricex.product.v1 import product_pb2_grpc
+from omnipricex.scraper.v1 import scraper_pb2_grpc
 from runtime.auth import Authenticator
 from runtime.clients import open_channel
 from runtime.identity_client import remote_authenticator
@@ -27,6 +28,7 @@ class Channels:
     analytics: grpc.aio.Channel
     competitor: grpc.aio.Channel
     pricing: grpc.aio.Channel
+    scraper: grpc.aio.Channel
 
     @classmethod
     def open(cls, settings: Settings) -> Channels:
@@ -36,10 +38,11 @@ class Channels:
             analytics=open_channel(settings.analytics_address, settings),
             competitor=open_channel(settings.competitor_address, settings),
             pricing=open_channel(settings.pricing_address, settings),
+            scraper=open_channel(settings.scraper_address, settings),
         )
 
     async def close(self) -> None:
-        for channel in (self.product, self.identity, self.analytics, self.competitor, self.pricing):
+        for channel in (self.product, self.identity, self.analytics, self.competitor, self.pricing, self.scraper):
             await channel.close()
 
 
@@ -64,12 +67,15 @@ class Stubs:
         self.simulation = pricing_pb2_grpc.SimulationServiceStub(channels.pricing)
         self.experiments = pricing_pb2_grpc.ExperimentServiceStub(channels.pricing)
         self.quotes = pricing_pb2_grpc.QuoteServiceStub(channels.pricing)
+        self.sources = scraper_pb2_grpc.SourceServiceStub(channels.scraper)
+        self.crawl_jobs = scraper_pb2_grpc.CrawlJobServiceStub(channels.scraper)
         self.health = {
             "product": health_pb2_grpc.HealthStub(channels.product),
             "identity": health_pb2_grpc.HealthStub(channels.identity),
             "analytics": health_pb2_grpc.HealthStub(channels.analytics),
             "competitor": health_pb2_grpc.HealthStub(channels.competitor),
             "pricing": health_pb2_grpc.HealthStub(channels.pricing),
+            "scraper": health_pb2_grpc.HealthStub(channels.scraper),
         }
 
 

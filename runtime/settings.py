@@ -48,11 +48,13 @@ class Settings(BaseSettings):
     analytics_address: str = "127.0.0.1:50053"
     competitor_address: str = "127.0.0.1:50054"
     pricing_address: str = "127.0.0.1:50055"
+    scraper_address: str = "127.0.0.1:50056"
     product_metrics_port: int = Field(9151, ge=0, le=65535)
     identity_metrics_port: int = Field(9152, ge=0, le=65535)
     analytics_metrics_port: int = Field(9153, ge=0, le=65535)
     competitor_metrics_port: int = Field(9154, ge=0, le=65535)
     pricing_metrics_port: int = Field(9155, ge=0, le=65535)
+    scraper_metrics_port: int = Field(9156, ge=0, le=65535)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8000, ge=1, le=65535)
 
@@ -72,6 +74,22 @@ class Settings(BaseSettings):
     job_sweep_seconds: float = Field(30.0, ge=1, le=3600)
     # Prefixed to every queue name, so several installations (or test runs) can share one RabbitMQ.
     job_queue_prefix: str = Field("", pattern=r"^([a-z][a-z0-9_-]{0,31})?$")
+
+    # Outbound fetches (crawls, webhooks): hosts ("host" or "host:port") that may be reached even though
+    # they resolve to loopback, private, link-local or metadata addresses. Empty outside tests and demos.
+    fetch_allow_hosts: list[str] = Field(default_factory=list)
+    crawl_user_agent: str = Field(
+        "OmniPriceXBot/0.1 (+https://github.com/omnipricex/omnipricex; price monitoring)", min_length=8, max_length=300
+    )
+    # Largest response body a crawl accepts, after decompression.
+    crawl_max_page_bytes: int = Field(5 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    crawl_concurrency_per_domain: int = Field(8, ge=1, le=64)
+    crawl_download_delay_seconds: float = Field(0.0, ge=0, le=60)
+    crawl_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    # Optional outbound proxies ("http://host:port"), rotated per request; an unhealthy proxy rests a while.
+    crawl_proxies: list[str] = Field(default_factory=list)
+    # The demo competitor shops listen on loopback from this port up, one port per shop.
+    demo_shops_base_port: int = Field(8701, ge=1024, le=65000)
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:

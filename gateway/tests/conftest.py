@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,9 @@ from services.pricing.domain.records import JobKind
 from services.pricing.repository.opening import open_repositories as open_pricing
 from services.pricing.server import build_definition as pricing_definition
 from services.pricing.upstream import Upstream
+from services.scraper.repository.sqlite import open_sqlite_repositories as open_scraper
+from services.scraper.server import build_definition as scraper_definition
+from services.scraper.upstream import CompetitorUpstream
 
 ORG_A = "org_a"
 ORG_B = "org_b"
@@ -45,6 +48,16 @@ class UnusedJobQueue:
         raise AssertionError(f"no job queue in gateway tests ({kind} {run_id})")
 
 
+class RecordingCrawlQueue:
+    """Crawl jobs the real scraper service queued; the gateway's tests never run them."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, str]] = []
+
+    def submit(self, organization_id: str, job_id: str) -> None:
+        self.submitted.append((organization_id, job_id))
+
+
 @dataclass
 class Mesh:
     """Stand-in product and identity services on loopback, and the settings that point at them."""
@@ -55,6 +68,9 @@ class Mesh:
     authenticator: Authenticator
     audit: RecordingAuditSink
     servers: dict[str, RunningServer] = field(default_factory=dict)
+    crawl_queue: RecordingCrawlQueue = field(default_factory=RecordingCrawlQueue)
+    # Clients the services were given (stopping a service does not close them).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def token(self, role: Role, organization_id: str = ORG_A, user_id: str = "usr_test") -> str:
         return self.identity.tokens.issue(user_id=user_id, organization_id=organization_id, role=role).token
@@ -73,6 +89,8 @@ class Mesh:
     async def stop(self) -> None:
         for server in self.servers.values():
             await server.stop(0)
+        for close in self.closers:
+            await close()
 
 
 def gateway_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -122,7 +140,20 @@ async def start_mesh(settings: Settings) -> Mesh:
         authenticator=authenticator,
         audit_sink=audit,
     )
-    wired = wired.model_copy(update={"pricing_address": f"127.0.0.1:{pricing_server.port}"})
+    crawl_queue = RecordingCrawlQueue()
+    competitor_upstream = CompetitorUpstream(wired)
+    scraper_server = await start_server(
+        scraper_definition(await open_scraper(settings.sqlite_path("scraper")), competitor_upstream, crawl_queue),
+        address="127.0.0.1:0",
+        authenticator=authenticator,
+        audit_sink=audit,
+    )
+    wired = wired.model_copy(
+        update={
+            "pricing_address": f"127.0.0.1:{pricing_server.port}",
+            "scraper_address": f"127.0.0.1:{scraper_server.port}",
+        }
+    )
     return Mesh(
         wired,
         identity,
@@ -135,7 +166,10 @@ async def start_mesh(settings: Settings) -> Mesh:
             "analytics": analytics_server,
             "competitor": competitor_server,
             "pricing": pricing_server,
+            "scraper": scraper_server,
         },
+        crawl_queue=crawl_queue,
+        closers=[competitor_upstream.close],
     )
 
 

@@ -15,7 +15,7 @@ from gateway.tests.standin_services import SLOW_SKU
 from gateway.tests.support import assert_problem, product_body
 from runtime.auth import Role
 
-BACKENDS = ("product", "identity", "analytics", "competitor", "pricing")
+BACKENDS = ("product", "identity", "analytics", "competitor", "pricing", "scraper")
 
 
 async def eventually_ready(client: httpx.AsyncClient, attempts: int = 100) -> httpx.Response:
@@ -40,6 +40,7 @@ async def test_ready_when_every_backend_serves(client: httpx.AsyncClient) -> Non
             "analytics": "SERVING",
             "competitor": "SERVING",
             "pricing": "SERVING",
+            "scraper": "SERVING",
         },
     }
 

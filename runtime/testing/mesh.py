@@ -81,11 +81,13 @@ def mesh_env(data_dir: Path) -> dict[str, str]:
             "OMNIPRICEX_ANALYTICS_ADDRESS": f"127.0.0.1:{free_port()}",
             "OMNIPRICEX_COMPETITOR_ADDRESS": f"127.0.0.1:{free_port()}",
             "OMNIPRICEX_PRICING_ADDRESS": f"127.0.0.1:{free_port()}",
+            "OMNIPRICEX_SCRAPER_ADDRESS": f"127.0.0.1:{free_port()}",
             "OMNIPRICEX_PRODUCT_METRICS_PORT": "0",
             "OMNIPRICEX_IDENTITY_METRICS_PORT": "0",
             "OMNIPRICEX_ANALYTICS_METRICS_PORT": "0",
             "OMNIPRICEX_COMPETITOR_METRICS_PORT": "0",
             "OMNIPRICEX_PRICING_METRICS_PORT": "0",
+            "OMNIPRICEX_SCRAPER_METRICS_PORT": "0",
             # Workers of different test meshes must never share a broker.
             "OMNIPRICEX_BROKER_URL": f"sqla+sqlite:///{data_dir / 'broker.sqlite3'}",
             "OMNIPRICEX_GATEWAY_PORT": str(free_port()),

@@ -7,7 +7,6 @@ approved a price (or created the auto-applying run), never a faceless service ac
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,8 +17,9 @@ from omnipricex.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
-from runtime.auth import AccessTokens, Principal
-from runtime.clients import auth_metadata, open_channel
+from runtime.auth import Principal
+from runtime.clients import open_channel
+from runtime.credentials import Credentials
 from runtime.errors import (
     DomainError,
     FailedPrecondition,
@@ -36,8 +36,6 @@ from runtime.timestamps import from_timestamp
 
 PAGE = 1_000
 PRICING_PAGE = 10_000
-# A token is renewed this long before it expires, so no call starts with one about to lapse.
-TOKEN_MARGIN_SECONDS = 60
 
 _ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
@@ -113,29 +111,6 @@ def _translated(error: grpc.aio.AioRpcError, what: str) -> DomainError:
     if kind is Unavailable:
         return Unavailable(f"{what} is not answering right now ({error.code().name.lower()})")
     return kind(error.details() or what)
-
-
-class Credentials:
-    """Short-lived access tokens per principal, reused until shortly before they expire."""
-
-    def __init__(self, tokens: AccessTokens) -> None:
-        self._tokens = tokens
-        self._issued: dict[tuple[str, str, int], tuple[float, tuple[tuple[str, str], ...]]] = {}
-
-    def metadata(self, principal: Principal) -> tuple[tuple[str, str], ...]:
-        key = (principal.organization_id, principal.subject_id, int(principal.role))
-        now = time.time()
-        cached = self._issued.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        issued = self._tokens.issue(
-            user_id=principal.subject_id, organization_id=principal.organization_id, role=principal.role
-        )
-        metadata = auth_metadata(issued.token)
-        if len(self._issued) > 10_000:
-            self._issued.clear()
-        self._issued[key] = (now + issued.expires_in - TOKEN_MARGIN_SECONDS, metadata)
-        return metadata
 
 
 class Upstream:

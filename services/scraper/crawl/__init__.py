@@ -1,0 +1,1 @@
+"""The Scrapy crawl that runs in a child process of the crawl worker, and what it reports back."""
