@@ -43,6 +43,7 @@ proto: $(PY_STAMP)
 
 bench: $(PY_STAMP)
 	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/crawl.py
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

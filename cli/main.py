@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import threading
@@ -13,7 +14,7 @@ from honcho.manager import Manager
 from pydantic import ValidationError
 from rich.console import Console
 
-from cli.mesh import commands, gateway_url, wait_until_ready
+from cli.mesh import commands, demo_allow_hosts, gateway_url, wait_until_ready
 from cli.seed import DemoLogin, demo_password, seed_demo
 from runtime.settings import Settings
 
@@ -44,7 +45,11 @@ def up(
     login = demo_password(settings) if seed else None
 
     manager = Manager()
-    env = {"OMNIPRICEX_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    env = {
+        "OMNIPRICEX_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+        "OMNIPRICEX_FETCH_ALLOW_HOSTS": json.dumps(demo_allow_hosts(settings)),
+    }
     for name, command in commands().items():
         manager.add_process(name, command, env={**os.environ, **env})
 
@@ -77,6 +82,8 @@ def _announce_when_ready(
         f"gRPC analytics {settings.analytics_address}   competitor {settings.competitor_address}",
         f"gRPC pricing   {settings.pricing_address}   (quotes, strategies, runs, experiments)",
         f"gRPC scraper   {settings.scraper_address}   (crawl sources and crawl jobs)",
+        f"demo shops     http://127.0.0.1:{settings.demo_shops_base_port}-{settings.demo_shops_base_port + 3}   "
+        "(four competitor shops the seeded crawl sources watch)",
         f"jobs           pricing and crawl workers and schedulers on {_broker_name(settings)}",
         f"data           {data_dir}",
     ]

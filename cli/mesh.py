@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from demo.shops import allow_hosts, shop_base_urls
 from runtime.settings import Settings
 
 # Identity first: every other process asks it about API keys and sends it audit records.
@@ -25,7 +26,14 @@ def commands() -> dict[str, str]:
     processes = {name: f"{python} -m services.{name}" for name in SERVICES}
     processes.update({name: f"{python} -m {module}" for name, module in WORKERS.items()})
     processes["gateway"] = f"{python} -m gateway"
+    # The demo competitor shops, on loopback; seeded crawl sources point at them.
+    processes["demo-shops"] = f"{python} -m demo.shops"
     return processes
+
+
+def demo_allow_hosts(settings: Settings) -> list[str]:
+    """The fetch allow-list with the demo shops' loopback hosts added, so crawls may reach them."""
+    return sorted({*settings.fetch_allow_hosts, *allow_hosts(shop_base_urls(settings.demo_shops_base_port))})
 
 
 def gateway_url(settings: Settings) -> str:

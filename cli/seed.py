@@ -13,12 +13,14 @@ import grpc
 from demo.catalog import DemoCatalog, DemoProduct, generate_catalog
 from demo.market import generate_market
 from demo.sales import generate_sales
+from demo.shops import competitor_presets, shop_base_urls
 from omnipricex.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc
 from omnipricex.identity.v1 import identity_pb2, identity_pb2_grpc
 from omnipricex.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
+from omnipricex.scraper.v1 import scraper_pb2, scraper_pb2_grpc
 from runtime.clients import auth_metadata, open_channel
 from runtime.clock import utcnow
 from runtime.settings import Settings
@@ -29,6 +31,8 @@ DEMO_ADMIN_EMAIL = "admin@demo.local"
 DEMO_CATALOG_SIZE = 1200
 BATCH = 1000
 LINES_BATCH = 10_000
+# Each demo shop lists a few hundred products; a crawl covers one whole shop listing or sitemap.
+DEMO_CRAWL_MAX_PAGES = 500
 _STATUS = {"active": product_pb2.PRODUCT_STATUS_ACTIVE, "draft": product_pb2.PRODUCT_STATUS_DRAFT}
 
 
@@ -63,6 +67,7 @@ async def seed_demo(settings: Settings, login: DemoLogin) -> int:
     analytics = open_channel(settings.analytics_address, settings)
     competitor = open_channel(settings.competitor_address, settings)
     pricing = open_channel(settings.pricing_address, settings)
+    scraper = open_channel(settings.scraper_address, settings)
     long_deadline = settings.long_rpc_deadline_seconds
     try:
         token = await _admin_token(settings, identity, login)
@@ -72,9 +77,10 @@ async def seed_demo(settings: Settings, login: DemoLogin) -> int:
         await seed_sales(analytics, token, catalog, long_deadline)
         await seed_market(competitor, token, catalog, long_deadline)
         await seed_pricing(pricing, token, category_ids[catalog.categories[0].id], long_deadline)
+        await seed_crawl_sources(settings, competitor, scraper, token, catalog, category_ids)
         return written
     finally:
-        for channel in (identity, product, analytics, competitor, pricing):
+        for channel in (identity, product, analytics, competitor, pricing, scraper):
             await channel.close()
 
 
@@ -172,6 +178,89 @@ async def seed_market(channel: grpc.aio.Channel, token: str, catalog: DemoCatalo
         )
         if recorded.errors:
             raise RuntimeError(f"demo observations refused: {recorded.errors[0].message}")
+
+
+_SOURCE_KINDS = {
+    "product_urls": scraper_pb2.SOURCE_KIND_PRODUCT_URLS,
+    "listing": scraper_pb2.SOURCE_KIND_LISTING,
+    "sitemap": scraper_pb2.SOURCE_KIND_SITEMAP,
+}
+
+
+async def seed_crawl_sources(
+    settings: Settings,
+    competitor: grpc.aio.Channel,
+    scraper: grpc.aio.Channel,
+    token: str,
+    catalog: DemoCatalog,
+    category_ids: dict[str, str],
+) -> None:
+    """One competitor per demo shop with its crawl sources (listings per category, sitemaps, watched
+    products) on their schedules, and a first crawl of each shop started now so a new user sees one."""
+    metadata = auth_metadata(token)
+    deadline = settings.rpc_deadline_seconds
+    competitors = competitor_pb2_grpc.CompetitorServiceStub(competitor)
+    sources = scraper_pb2_grpc.SourceServiceStub(scraper)
+    crawls = scraper_pb2_grpc.CrawlJobServiceStub(scraper)
+    listed = await competitors.ListCompetitors(
+        competitor_pb2.ListCompetitorsRequest(page=paging_pb2.PageRequest(page_size=1000)),
+        metadata=metadata,
+        timeout=deadline,
+    )
+    competitor_ids = {item.name: item.id for item in listed.competitors}
+    existing = await sources.ListSources(
+        scraper_pb2.ListSourcesRequest(page=paging_pb2.PageRequest(page_size=1000)), metadata=metadata, timeout=deadline
+    )
+    source_names = {item.name for item in existing.sources}
+    for preset in competitor_presets(shop_base_urls(settings.demo_shops_base_port), catalog):
+        if preset.name not in competitor_ids:
+            created = await competitors.CreateCompetitor(
+                competitor_pb2.CreateCompetitorRequest(
+                    competitor=competitor_pb2.Competitor(
+                        name=preset.name, website=preset.website, default_currency=preset.default_currency
+                    )
+                ),
+                metadata=metadata,
+                timeout=deadline,
+            )
+            competitor_ids[preset.name] = created.competitor.id
+        first_new: str | None = None
+        for source in preset.sources:
+            name = f"{preset.name}: {source.name}"
+            if name in source_names:
+                continue
+            created_source = await sources.CreateSource(
+                scraper_pb2.CreateSourceRequest(
+                    source=scraper_pb2.Source(
+                        competitor_id=competitor_ids[preset.name],
+                        name=name,
+                        kind=_SOURCE_KINDS[source.kind],
+                        start_urls=source.start_urls,
+                        category_id=category_ids.get(source.category_id or "", ""),
+                        schedule_interval_minutes=source.schedule_minutes,
+                        max_pages=DEMO_CRAWL_MAX_PAGES,
+                        extraction=scraper_pb2.ExtractionSettings(
+                            price_selector=source.price_selector or "",
+                            title_selector=source.title_selector or "",
+                            availability_selector=source.availability_selector or "",
+                            product_link_selector=source.product_link_selector or "",
+                            next_page_selector=source.next_page_selector or "",
+                            product_url_pattern=source.product_url_pattern or "",
+                            decimal_separator=source.decimal_separator or "",
+                            render_javascript=source.render_javascript,
+                        ),
+                    )
+                ),
+                metadata=metadata,
+                timeout=deadline,
+            )
+            first_new = first_new or created_source.source.id
+        if first_new is not None:
+            await crawls.StartCrawl(
+                scraper_pb2.StartCrawlRequest(source_id=first_new),
+                metadata=metadata,
+                timeout=settings.long_rpc_deadline_seconds,
+            )
 
 
 async def seed_pricing(channel: grpc.aio.Channel, token: str, optimised_category: str, deadline: float) -> None:

@@ -17,11 +17,13 @@ from gateway.openapi import install_openapi
 from gateway.ratelimit import RateLimiter, RateLimitMiddleware, build_limiter
 from gateway.responses import JsonResponse
 from gateway.routers import (
+    alerts,
     auth,
     categories,
     competitors,
     health,
     identity,
+    matching,
     pricing_insights,
     products,
     reprice,
@@ -86,6 +88,8 @@ def create_app(settings: Settings, *, channels: Channels | None = None, limiter:
         reprice.router,
         sales.router,
         competitors.router,
+        matching.router,
+        alerts.router,
         scraper.router,
         auth.router,
         identity.router,

@@ -8,7 +8,7 @@ import grpc
 from grpc_health.v1 import health_pb2_grpc
 
 from omnipricex.analytics.v1 import analytics_pb2_grpc
-from omnipricex.competitor.v1 import competitor_pb2_grpc
+from omnipricex.competitor.v1 import alerts_pb2_grpc, competitor_pb2_grpc, review_pb2_grpc
 from omnipricex.identity.v1 import identity_pb2_grpc
 from omnipricex.pricing.v1 import pricing_pb2_grpc
 from omnipricex.product.v1 import product_pb2_grpc
@@ -59,6 +59,10 @@ class Stubs:
         self.offers = competitor_pb2_grpc.OfferServiceStub(channels.competitor)
         self.observations = competitor_pb2_grpc.ObservationServiceStub(channels.competitor)
         self.market = competitor_pb2_grpc.MarketServiceStub(channels.competitor)
+        self.reviews = review_pb2_grpc.ReviewServiceStub(channels.competitor)
+        self.alert_rules = alerts_pb2_grpc.AlertRuleServiceStub(channels.competitor)
+        self.alerts = alerts_pb2_grpc.AlertServiceStub(channels.competitor)
+        self.webhooks = alerts_pb2_grpc.WebhookServiceStub(channels.competitor)
         self.strategies = pricing_pb2_grpc.StrategyServiceStub(channels.pricing)
         self.reprice = pricing_pb2_grpc.RepriceServiceStub(channels.pricing)
         self.schedules = pricing_pb2_grpc.ScheduleServiceStub(channels.pricing)

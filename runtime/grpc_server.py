@@ -28,6 +28,8 @@ class ServiceDefinition:
     service_names: tuple[str, ...]
     register: Callable[[grpc.aio.Server], None]
     public_methods: frozenset[str] = frozenset()
+    # Background work the service runs while it serves: started once it listens, stopped after it drains.
+    on_start: Callable[[], Awaitable[None]] | None = None
     on_stop: Callable[[], Awaitable[None]] | None = None
 
 
@@ -83,6 +85,8 @@ async def start_server(
     if port == 0:
         raise RuntimeError(f"{definition.name}: cannot listen on {address}")
     await server.start()
+    if definition.on_start is not None:
+        await definition.on_start()
     for name in ("", *definition.service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(definition, server, health_servicer, port)

@@ -27,6 +27,8 @@ from runtime.settings import Settings
 from runtime.testing.auth import RecordingAuditSink
 from services.analytics.repository.sqlite import open_sqlite_repositories as open_analytics
 from services.analytics.server import build_definition as analytics_definition
+from services.competitor.alerts.wiring import build_alerting, open_alert_store
+from services.competitor.catalog import GrpcCatalogReader
 from services.competitor.repository.sqlite import open_sqlite_repositories as open_competitor
 from services.competitor.server import build_definition as competitor_definition
 from services.pricing.domain.records import JobKind
@@ -120,8 +122,16 @@ async def start_mesh(settings: Settings) -> Mesh:
         authenticator=authenticator,
         audit_sink=audit,
     )
+    competitor_repositories = await open_competitor(settings.sqlite_path("competitor"))
+    catalog = GrpcCatalogReader(settings.model_copy(update={"product_address": f"127.0.0.1:{product_server.port}"}))
+    alerting = build_alerting(
+        await open_alert_store(settings),
+        catalog=catalog,
+        competitors=competitor_repositories.competitors,
+        allow_hosts=settings.fetch_allow_hosts,
+    )
     competitor_server = await start_server(
-        competitor_definition(await open_competitor(settings.sqlite_path("competitor"))),
+        competitor_definition(competitor_repositories, catalog=catalog, alerting=alerting),
         address="127.0.0.1:0",
         authenticator=authenticator,
         audit_sink=audit,
@@ -169,7 +179,7 @@ async def start_mesh(settings: Settings) -> Mesh:
             "scraper": scraper_server,
         },
         crawl_queue=crawl_queue,
-        closers=[competitor_upstream.close],
+        closers=[competitor_upstream.close, catalog.close],
     )
 
 

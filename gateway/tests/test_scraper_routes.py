@@ -4,6 +4,7 @@ gRPC port, which asks the REAL competitor service whether a source's competitor 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any, get_args
 
 import httpx
@@ -79,7 +80,8 @@ async def test_sources_are_created_read_listed_patched_and_deleted(mesh: Mesh, c
     }
     assert (created["schedule_interval_minutes"], created["max_pages"]) == (60, 50)
     assert (created["health"], created["health_reason"], created["paused"]) == ("unknown", None, False)
-    assert created["next_crawl_time"] == created["create_time"]
+    first_slot = datetime.fromisoformat(created["create_time"]) + timedelta(minutes=60)
+    assert datetime.fromisoformat(created["next_crawl_time"]) == first_slot
     assert created["last_crawl_time"] is None
     sitemap = await create_source(
         mesh, client, source_body(rival, "Alpha sitemap", kind="sitemap", start_urls=["https://rival.example/s.xml"])

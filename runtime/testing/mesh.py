@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,24 @@ import httpx
 
 from cli.mesh import SERVICES, WORKERS
 from runtime.settings import Settings
+
+_ENVIRON_LOCK = threading.Lock()
+
+
+def settings_from_environment(values: dict[str, str]) -> Settings:
+    """Settings read from these OMNIPRICEX_* variables exactly as a process started with them would read them
+    (JSON lists included), whatever this process's own environment holds."""
+    with _ENVIRON_LOCK:
+        saved = {key: value for key, value in os.environ.items() if key.startswith("OMNIPRICEX_")}
+        for key in saved:
+            del os.environ[key]
+        os.environ.update(values)
+        try:
+            return Settings()
+        finally:
+            for key in values:
+                os.environ.pop(key, None)
+            os.environ.update(saved)
 
 
 def free_port() -> int:
@@ -33,8 +52,9 @@ class Mesh:
 
     @property
     def settings(self) -> Settings:
-        values = {k.removeprefix("OMNIPRICEX_").lower(): v for k, v in self.env.items() if k.startswith("OMNIPRICEX_")}
-        return Settings(**values)  # type: ignore[arg-type]
+        """The settings the mesh's processes read, parsed from their environment as they parse it."""
+        values = {k: v for k, v in self.env.items() if k.startswith("OMNIPRICEX_")}
+        return settings_from_environment(values)
 
     @property
     def gateway(self) -> str:

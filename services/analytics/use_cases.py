@@ -14,7 +14,7 @@ from datetime import datetime
 from runtime.auth import Principal, Role
 from runtime.clock import utcnow
 from runtime.errors import DomainError, InvalidArgument
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.analytics import csv_io, domain, metrics
 from services.analytics.domain import (
     DemandSeries,
@@ -34,12 +34,6 @@ MAX_CSV_BYTES = 64 * 1024 * 1024
 
 READ_ROLE = Role.VIEWER
 WRITE_ROLE = Role.PRICING_MANAGER
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[OrderLine]
-    next_page_token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +107,7 @@ class SalesLedger:
 
     async def list_lines(
         self, principal: Principal, request: LineFilter, *, page_size_requested: int, page_token: str
-    ) -> Page:
+    ) -> Page[OrderLine]:
         principal.require(READ_ROLE)
         limit = page_size(page_size_requested)
         query = domain.line_query(request)

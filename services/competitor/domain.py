@@ -398,6 +398,9 @@ class ObservationPlan:
     unchanged: int
     # Non-empty means nothing may be written.
     errors: list[RowError] = field(default_factory=list)
+    # Each stored observation that became its offer's current state, beside the state it replaced (None for
+    # an offer's first); in time order per offer. Late observations fill in history and are not among them.
+    transitions: list[tuple[Observation | None, Observation]] = field(default_factory=list)
 
 
 def observation_key_text(offer_id: str, observe_time: datetime) -> str:
@@ -492,7 +495,9 @@ def plan_observations(
         if len(group) > 1:
             group.sort(key=lambda item: item[1].observe_time)
         planner.fold(tracks[offer_id], group)
-    return ObservationPlan(planner.rows, planner.changes, planner.created, planner.unchanged, planner.errors)
+    return ObservationPlan(
+        planner.rows, planner.changes, planner.created, planner.unchanged, planner.errors, planner.transitions
+    )
 
 
 class _Planner:
@@ -503,6 +508,7 @@ class _Planner:
         self.created = 0
         self.unchanged = 0
         self.errors: list[RowError] = []
+        self.transitions: list[tuple[Observation | None, Observation]] = []
 
     def fold(self, track: Track, group: Sequence[tuple[int, Observation]]) -> None:
         run, usable = track.run, track.usable
@@ -515,6 +521,7 @@ class _Planner:
                     self.unchanged += 1
                 else:
                     self.rows.append(observation)
+                    self.transitions.append((None if run is None else run.first, observation))
                     run = Run(observation, moment)
                     self.created += 1
             else:
@@ -649,6 +656,308 @@ def sku_markets(entries: Iterable[MarketEntry], *, now: datetime) -> dict[str, S
 
 def _price_order(price: MarketPrice) -> tuple[str, int, str]:
     return (price.price.currency, price.price.amount_minor, price.offer_id)
+
+
+# --- crawled products and the review queue --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SightingDraft:
+    """A competitor product page as a crawl read it, not yet validated.
+
+    A price of None means the page showed none: the product is still matched, but nothing is observed.
+    in_stock None means the page did not say.
+    """
+
+    url: str
+    fetch_time: datetime | None
+    title: str = ""
+    brand: str = ""
+    gtin: str = ""
+    mpn: str = ""
+    image_url: str = ""
+    category_id: str = ""
+    price: MoneyInput | None = None
+    in_stock: bool | None = None
+    extraction_method: ExtractionMethod | None = None
+    confidence: float = 0.0
+    quarantined: bool = False
+    quarantine_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A validated product page reading. Text read off the page is tidied (whitespace collapsed, control
+    characters dropped, clipped to length) rather than refused: the shop wrote it, not the caller."""
+
+    url: str
+    fetch_time: datetime
+    title: str
+    brand: str
+    gtin: str
+    mpn: str
+    image_url: str
+    category_id: str
+    price: Money | None
+    in_stock: bool | None
+    extraction_method: ExtractionMethod | None
+    confidence: float
+    quarantined: bool
+    quarantine_reason: str
+
+
+class ReviewState(enum.IntEnum):
+    """Where a competitor product stands in review; the numbers are omnipricex.competitor.v1.ReviewState's."""
+
+    PENDING = 1
+    UNMATCHED = 2
+    MATCHED = 3
+    REJECTED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewCandidate:
+    sku: str
+    confidence: float
+    method: MatchMethod
+    # Our product's title and brand when it was proposed.
+    title: str
+    brand: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    """A competitor product that is not (or was not at first) one of our offers; one per (competitor, url)."""
+
+    organization_id: str
+    id: str
+    competitor_id: str
+    sighting: Sighting
+    source_id: str
+    crawl_job_id: str
+    state: ReviewState
+    # Best first; never a rejected sku; empty unless PENDING.
+    candidates: tuple[ReviewCandidate, ...]
+    # Sorted.
+    rejected_skus: tuple[str, ...]
+    # MATCHED: the sku and its offer.
+    sku: str
+    offer_id: str
+    revision: int
+    create_time: datetime
+    update_time: datetime
+
+    @property
+    def key(self) -> OfferKey:
+        return (self.competitor_id, self.sighting.url)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewChange:
+    """A review item to store: `before` is None for a new item, else the stored version it replaces."""
+
+    before: ReviewItem | None
+    after: ReviewItem
+
+
+REVIEW_ID_PREFIX = "rvw_"
+REVIEW_ID_PATTERN = re.compile(REVIEW_ID_PREFIX + _ID_BODY)
+MAX_BRAND_LENGTH = 120
+MAX_MPN_LENGTH = 120
+MAX_GTIN_TEXT_LENGTH = 64
+# Ids of other services (crawl sources and jobs, categories) as this service keeps them.
+_FOREIGN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def validate_sighting(draft: SightingDraft, *, now: datetime, default_currency: str) -> Sighting:
+    url = validate_url(draft.url)
+    fetch_time = validate_observe_time(draft.fetch_time, now=now, field="fetch_time")
+    price = None
+    if draft.price is not None:
+        given = draft.price
+        price = _money(given if given.currency else MoneyInput(given.amount_minor, default_currency), "price")
+        if draft.extraction_method is None:
+            raise InvalidArgument("a crawled price needs the extraction_method that read it", field="extraction_method")
+    confidence = _confidence(draft.confidence, "confidence")
+    reason = _text(draft.quarantine_reason, "quarantine_reason", MAX_QUARANTINE_REASON_LENGTH)
+    if draft.quarantined and not reason:
+        raise InvalidArgument("a quarantined product needs a quarantine_reason", field="quarantine_reason")
+    if reason and not draft.quarantined:
+        raise InvalidArgument("quarantine_reason is only for quarantined products", field="quarantine_reason")
+    return Sighting(
+        url=url,
+        fetch_time=fetch_time,
+        title=page_text(draft.title, MAX_TITLE_LENGTH),
+        brand=page_text(draft.brand, MAX_BRAND_LENGTH),
+        gtin=page_text(draft.gtin, MAX_GTIN_TEXT_LENGTH),
+        mpn=page_text(draft.mpn, MAX_MPN_LENGTH),
+        image_url=_page_url(draft.image_url),
+        category_id=validate_foreign_id(draft.category_id, "category_id", required=False),
+        price=price,
+        in_stock=draft.in_stock,
+        extraction_method=draft.extraction_method,
+        confidence=confidence,
+        quarantined=bool(draft.quarantined),
+        quarantine_reason=reason,
+    )
+
+
+def validate_foreign_id(value: str, name: str, *, required: bool = True) -> str:
+    if not value and not required:
+        return ""
+    if not _FOREIGN_ID.fullmatch(value):
+        raise InvalidArgument(
+            f"{name} must be 1-64 ASCII letters, digits and '-_.:', got {_preview(value)}", field=name
+        )
+    return value
+
+
+def page_text(value: str, maximum: int) -> str:
+    """Text read off a page, on one line: whitespace runs as one space, no control characters, clipped."""
+    if value.isprintable() and "  " not in value and value.strip() == value:
+        text = value
+    else:
+        text = _WHITESPACE.sub(" ", _CONTROL_CHARACTERS.sub(" ", value)).strip()
+    return text if len(text) <= maximum else f"{text[: maximum - 1].rstrip()}…"
+
+
+def _page_url(value: str) -> str:
+    """An image URL as the page gave it, or empty when it is not a usable http(s) URL (data:, relative)."""
+    try:
+        return validate_url(value, field="image_url", required=False)
+    except InvalidArgument:
+        return ""
+
+
+def sighting_observation(offer_id: str, sighting: Sighting) -> ObservationDraft | None:
+    """The observation a sighting makes of its offer; None when the page showed no price.
+
+    A page that shows a price without saying whether the product is available is taken as in stock.
+    """
+    if sighting.price is None:
+        return None
+    return ObservationDraft(
+        offer_id=offer_id,
+        observe_time=sighting.fetch_time,
+        price=MoneyInput(sighting.price.amount_minor, sighting.price.currency),
+        in_stock=True if sighting.in_stock is None else sighting.in_stock,
+        extraction_method=sighting.extraction_method,
+        confidence=sighting.confidence,
+        quarantined=sighting.quarantined,
+        quarantine_reason=sighting.quarantine_reason,
+    )
+
+
+def validate_review_id(item_id: str, *, field: str = "id") -> str:
+    if not REVIEW_ID_PATTERN.fullmatch(item_id):
+        raise InvalidArgument(f"{_preview(item_id)} is not a review item id", field=field)
+    return item_id
+
+
+def newest(stored: Sighting, incoming: Sighting) -> Sighting:
+    """The later of two sightings of one page; a retried crawl (same time) brings the same reading."""
+    return incoming if incoming.fetch_time >= stored.fetch_time else stored
+
+
+def open_state(candidates: Sequence[ReviewCandidate]) -> ReviewState:
+    """The state of an unlinked, not wholly rejected product with these candidates."""
+    return ReviewState.PENDING if candidates else ReviewState.UNMATCHED
+
+
+def new_review_item(
+    organization_id: str,
+    item_id: str,
+    competitor_id: str,
+    sighting: Sighting,
+    *,
+    source_id: str,
+    crawl_job_id: str,
+    candidates: tuple[ReviewCandidate, ...],
+    now: datetime,
+) -> ReviewItem:
+    return ReviewItem(
+        organization_id=organization_id,
+        id=item_id,
+        competitor_id=competitor_id,
+        sighting=sighting,
+        source_id=source_id,
+        crawl_job_id=crawl_job_id,
+        state=open_state(candidates),
+        candidates=candidates,
+        rejected_skus=(),
+        sku="",
+        offer_id="",
+        revision=1,
+        create_time=now,
+        update_time=now,
+    )
+
+
+def revised(before: ReviewItem, after: ReviewItem, *, now: datetime) -> ReviewItem:
+    """`after` as the next revision of `before`, or `before` itself when its content is the same."""
+    if replace(after, revision=before.revision, update_time=before.update_time) == before:
+        return before
+    return replace(after, revision=before.revision + 1, update_time=now)
+
+
+def resighted(
+    item: ReviewItem,
+    sighting: Sighting,
+    *,
+    source_id: str,
+    crawl_job_id: str,
+    candidates: tuple[ReviewCandidate, ...] | None,
+    now: datetime,
+) -> ReviewItem:
+    """`item` seen again by a crawl: its newest reading and, unless the whole product was rejected (then
+    `candidates` is None), its candidates recomputed, which re-opens a MATCHED item whose offer is gone."""
+    latest = newest(item.sighting, sighting)
+    fresh = latest is sighting
+    after = replace(
+        item,
+        sighting=latest,
+        source_id=source_id if fresh else item.source_id,
+        crawl_job_id=crawl_job_id if fresh else item.crawl_job_id,
+    )
+    if candidates is not None:
+        after = replace(after, state=open_state(candidates), candidates=candidates, sku="", offer_id="")
+    return revised(item, after, now=now)
+
+
+def matched_item(item: ReviewItem, sighting: Sighting | None, *, sku: str, offer_id: str, now: datetime) -> ReviewItem:
+    """`item` linked to an offer (confirmed by a person, or matched by a later crawl)."""
+    after = replace(
+        item,
+        sighting=item.sighting if sighting is None else newest(item.sighting, sighting),
+        state=ReviewState.MATCHED,
+        candidates=(),
+        rejected_skus=tuple(s for s in item.rejected_skus if s != sku),
+        sku=sku,
+        offer_id=offer_id,
+    )
+    return revised(item, after, now=now)
+
+
+def rejected_item(item: ReviewItem, sku: str, *, now: datetime) -> ReviewItem:
+    """`item` with `sku` rejected for it, or the whole product rejected when `sku` is empty.
+
+    The caller has checked that the item is not linked to a live offer.
+    """
+    if not sku:
+        after = replace(item, state=ReviewState.REJECTED, candidates=(), sku="", offer_id="")
+        return revised(item, after, now=now)
+    remaining = tuple(candidate for candidate in item.candidates if candidate.sku != sku)
+    state = ReviewState.REJECTED if item.state is ReviewState.REJECTED else open_state(remaining)
+    after = replace(
+        item,
+        state=state,
+        candidates=remaining if state is ReviewState.PENDING else (),
+        rejected_skus=tuple(sorted({*item.rejected_skus, sku})),
+        sku="",
+        offer_id="",
+    )
+    return revised(item, after, now=now)
 
 
 # --- validation -----------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from runtime.identity_client import RemoteAuditSink, remote_authenticator
 from runtime.logging import configure_logging
 from runtime.settings import Settings, get_settings
 from runtime.storage.mongo import connect
+from services.competitor.alerts.wiring import ALERT_SERVICE_NAMES, Alerting, build_alerting, open_alert_store
+from services.competitor.catalog import CatalogReader, GrpcCatalogReader
+from services.competitor.ingest_servicer import MATCHING_SERVICE_NAMES, add_matching_services
 from services.competitor.repository import Repositories
 from services.competitor.repository.mongo import open_mongo_repositories
 from services.competitor.repository.sqlite import open_sqlite_repositories
@@ -24,20 +27,42 @@ SERVICE_NAMES = tuple(
 )
 
 
-def build_definition(repositories: Repositories) -> ServiceDefinition:
-    """The competitor service as the shared bootstrap serves it; stopping it closes the repositories."""
+def build_definition(
+    repositories: Repositories, *, catalog: CatalogReader | None = None, alerting: Alerting | None = None
+) -> ServiceDefinition:
+    """The competitor service as the shared bootstrap serves it; stopping it closes the repositories.
+
+    With the catalog reader and alerting it also serves crawl ingestion, the review queue and alerts,
+    and every recorded price reaches the alert engine.
+    """
     directory = CompetitorDirectory(repositories)
-    catalog = OfferCatalog(repositories)
-    log = ObservationLog(repositories)
+    offers = OfferCatalog(repositories)
+    log = ObservationLog(repositories, events=alerting.engine if alerting else None)
     board = MarketBoard(repositories)
+    complete = catalog is not None and alerting is not None
 
     def register(server: grpc.aio.Server) -> None:
         competitor_pb2_grpc.add_CompetitorServiceServicer_to_server(CompetitorServicer(directory), server)
-        competitor_pb2_grpc.add_OfferServiceServicer_to_server(OfferServicer(catalog), server)
+        competitor_pb2_grpc.add_OfferServiceServicer_to_server(OfferServicer(offers), server)
         competitor_pb2_grpc.add_ObservationServiceServicer_to_server(ObservationServicer(log), server)
         competitor_pb2_grpc.add_MarketServiceServicer_to_server(MarketServicer(board), server)
+        if catalog is not None and alerting is not None:
+            add_matching_services(server, repositories, catalog, alerting.engine)
+            alerting.register(server)
 
-    return ServiceDefinition(name=SERVICE, service_names=SERVICE_NAMES, register=register, on_stop=repositories.close)
+    async def stop() -> None:
+        if alerting is not None:
+            await alerting.stop()
+        await repositories.close()
+
+    names = (*SERVICE_NAMES, *MATCHING_SERVICE_NAMES, *ALERT_SERVICE_NAMES) if complete else SERVICE_NAMES
+    return ServiceDefinition(
+        name=SERVICE,
+        service_names=names,
+        register=register,
+        on_start=alerting.start if alerting is not None else None,
+        on_stop=stop,
+    )
 
 
 async def open_repositories(settings: Settings) -> Repositories:
@@ -53,9 +78,16 @@ async def main() -> None:
     configure_logging(settings, SERVICE)
     repositories = await open_repositories(settings)
     identity = open_channel(settings.identity_address, settings)
+    catalog = GrpcCatalogReader(settings)
+    alerting = build_alerting(
+        await open_alert_store(settings, SERVICE),
+        catalog=catalog,
+        competitors=repositories.competitors,
+        allow_hosts=settings.fetch_allow_hosts,
+    )
     try:
         await serve(
-            build_definition(repositories),
+            build_definition(repositories, catalog=catalog, alerting=alerting),
             address=settings.competitor_address,
             metrics_port=settings.competitor_metrics_port,
             authenticator=remote_authenticator(settings, identity),
@@ -63,4 +95,5 @@ async def main() -> None:
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
         )
     finally:
+        await catalog.close()
         await identity.close()

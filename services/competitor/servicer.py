@@ -192,8 +192,8 @@ class MarketServicer(competitor_pb2_grpc.MarketServiceServicer):
 
 # --- proto → domain -------------------------------------------------------------------------------
 
-_MATCH_FROM_PROTO = {number: MatchMethod(number) for number in competitor_pb2.MatchMethod.values() if number}
-_EXTRACTION_FROM_PROTO = {
+MATCH_FROM_PROTO = {number: MatchMethod(number) for number in competitor_pb2.MatchMethod.values() if number}
+EXTRACTION_FROM_PROTO = {
     number: ExtractionMethod(number) for number in competitor_pb2.ExtractionMethod.values() if number
 }
 
@@ -205,7 +205,7 @@ def competitor_draft(message: competitor_pb2.Competitor) -> CompetitorDraft:
 def offer_draft(message: competitor_pb2.Offer, *, row: int) -> OfferDraft:
     method = None
     if message.match_method:
-        method = _MATCH_FROM_PROTO.get(message.match_method)
+        method = MATCH_FROM_PROTO.get(message.match_method)
         if method is None:
             raise InvalidArgument(f"unknown match method {message.match_method}", field=f"offers[{row}].match_method")
     return OfferDraft(
@@ -222,7 +222,7 @@ def offer_draft(message: competitor_pb2.Offer, *, row: int) -> OfferDraft:
 def observation_draft(message: competitor_pb2.Observation, *, row: int) -> ObservationDraft:
     method = None
     if message.extraction_method:
-        method = _EXTRACTION_FROM_PROTO.get(message.extraction_method)
+        method = EXTRACTION_FROM_PROTO.get(message.extraction_method)
         if method is None:
             raise InvalidArgument(
                 f"unknown extraction method {message.extraction_method}", field=f"observations[{row}].extraction_method"

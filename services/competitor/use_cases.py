@@ -1,24 +1,26 @@
 """What callers of the competitor service can do, for the caller's organisation only.
 
 Roles: every read (competitors, offers, observations, market prices) needs VIEWER; every write
-(competitors, offers, observations and their CSV imports) needs PRICING_MANAGER.
+(competitors, offers, observations and their CSV imports) needs PRICING_MANAGER. Crawl ingestion and
+review decisions (services.competitor.ingest, services.competitor.review) need ANALYST.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from runtime.auth import Principal, Role
 from runtime.clock import from_iso, utcnow
 from runtime.errors import Conflict, DomainError, InvalidArgument, NotFound
 from runtime.ids import new_id
+from runtime.logging import get_logger
 from runtime.money import Money
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.competitor import csv_io, domain, metrics
 from services.competitor.domain import (
     Competitor,
@@ -35,9 +37,11 @@ from services.competitor.domain import (
     SkuMarket,
     Track,
 )
+from services.competitor.market_events import MarketEventSink, PriceSeen
 from services.competitor.repository import CompetitorPosition, Repositories
 
 T = TypeVar("T")
+_log = get_logger(__name__)
 
 MAX_BULK_ROWS = 10_000
 MAX_IMPORT_ROWS = 100_000
@@ -53,12 +57,6 @@ MAX_KEY_TEXT = 300
 READ_ROLE = Role.VIEWER
 WRITE_ROLE = Role.PRICING_MANAGER
 MILLISECOND = timedelta(milliseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,11 +328,21 @@ def _id_mismatch(index: int, key: OfferKey, given_id: str, before: Offer | None)
 
 
 class ObservationLog:
-    def __init__(self, repositories: Repositories, *, clock: Callable[[], datetime] = utcnow) -> None:
+    """Records observations; after storing, tells `events` (when given) of every change of an offer's price,
+    stock or quarantine (PriceSeen), its first observation included."""
+
+    def __init__(
+        self,
+        repositories: Repositories,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        events: MarketEventSink | None = None,
+    ) -> None:
         self._observations = repositories.observations
         self._offers = repositories.offers
         self._competitors = repositories.competitors
         self._clock = clock
+        self._events = events
 
     async def record(self, principal: Principal, drafts: Sequence[ObservationDraft]) -> ObservationResult:
         """Record up to MAX_BULK_ROWS observations: all of them, or none and why. Idempotent on
@@ -345,6 +353,19 @@ class ObservationLog:
                 f"at most {MAX_BULK_ROWS:,} observations per call, got {len(drafts):,}", field="observations"
             )
         return await self._record(principal, list(enumerate(drafts)), [], {}, source="RecordObservations")
+
+    async def record_for(
+        self,
+        principal: Principal,
+        rows: Sequence[tuple[int, ObservationDraft]],
+        key_texts: Mapping[int, str],
+        *,
+        offers: Mapping[str, Offer],
+        source: str,
+    ) -> ObservationResult:
+        """Record observations another use case made (of `offers`, known to it) after checking the caller's
+        role itself; `key_texts` name each row in errors."""
+        return await self._record(principal, rows, [], key_texts, source=source, offers=offers)
 
     async def import_csv(self, principal: Principal, data: bytes) -> ObservationResult:
         """Observations from CSV; each row names its offer by competitor_id and url, which must exist."""
@@ -423,6 +444,7 @@ class ObservationLog:
         key_texts: Mapping[int, str],
         *,
         source: str,
+        offers: Mapping[str, Offer] | None = None,
     ) -> ObservationResult:
         organization_id = principal.organization_id
         now = self._clock()
@@ -470,6 +492,8 @@ class ObservationLog:
                 continue
             quarantined = sum(1 for _, observation in valid if observation.quarantined)
             metrics.count_observations(source, created=plan.created, unchanged=plan.unchanged, quarantined=quarantined)
+            if plan.transitions and self._events is not None:
+                await self._tell(self._events, organization_id, plan.transitions, offers or {})
             return ObservationResult(plan.created, plan.unchanged, [])
         raise Conflict("observations of these offers are being recorded by others right now; try again")
 
@@ -505,6 +529,46 @@ class ObservationLog:
             return {}
         competitors = await self._competitors.get_many(organization_id, competitor_ids)
         return {competitor.id: competitor.default_currency for competitor in competitors.values()}
+
+    async def _tell(
+        self,
+        sink: MarketEventSink,
+        organization_id: str,
+        transitions: Sequence[tuple[Observation | None, Observation]],
+        known: Mapping[str, Offer],
+    ) -> None:
+        missing = {after.offer_id for _, after in transitions if after.offer_id not in known}
+        offers = {**known, **await self._offers.get_many(organization_id, missing)} if missing else known
+        events = []
+        for before, after in transitions:
+            offer = offers.get(after.offer_id)
+            if offer is None:
+                continue
+            events.append(
+                PriceSeen(
+                    organization_id=organization_id,
+                    competitor_id=offer.competitor_id,
+                    offer_id=offer.id,
+                    sku=offer.sku,
+                    url=offer.url,
+                    title=offer.title,
+                    observe_time=after.observe_time,
+                    price=after.price,
+                    in_stock=after.in_stock,
+                    quarantined=after.quarantined,
+                    previous_price=None if before is None else before.price,
+                    previous_in_stock=None if before is None else before.in_stock,
+                )
+            )
+        await tell(sink.prices_seen(events), "prices_seen")
+
+
+async def tell(delivery: Awaitable[None], what: str) -> None:
+    """Hand events to the sink; what they describe is stored already, so a failing sink is logged, not raised."""
+    try:
+        await delivery
+    except Exception:
+        _log.exception("market event sink failed", events=what)
 
 
 def _draft_key(draft: ObservationDraft) -> str:

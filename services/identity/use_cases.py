@@ -7,13 +7,14 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Generic, NoReturn, Protocol, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 from runtime import pagination
 from runtime.auth import AccessTokens, CredentialKind, Principal, Role, is_api_key
 from runtime.clock import utcnow
 from runtime.errors import InvalidArgument, NotFound, Unauthenticated
 from runtime.ids import new_id
+from runtime.pagination import Page
 from services.identity import domain, metrics
 from services.identity.domain import ApiKey, AuditEntry, Organization, RefreshToken, User
 from services.identity.passwords import Passwords
@@ -38,12 +39,6 @@ class _Identified(Protocol):
 
 
 Identified = TypeVar("Identified", bound=_Identified)
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True, slots=True)

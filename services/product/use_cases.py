@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from runtime.auth import Principal, Role
 from runtime.clock import from_iso, utcnow
@@ -15,7 +15,7 @@ from runtime.errors import AlreadyExists, Conflict, DomainError, FailedPrecondit
 from runtime.ids import new_id
 from runtime.logging import get_logger
 from runtime.money import Money
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.product import csv_io, domain, metrics
 from services.product.domain import (
     Category,
@@ -50,12 +50,6 @@ WRITE_ATTEMPTS = 3
 
 READ_ROLE = Role.VIEWER
 WRITE_ROLE = Role.PRICING_MANAGER
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True, slots=True)

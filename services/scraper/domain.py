@@ -206,7 +206,8 @@ def validated_source(draft: SourceDraft) -> SourceDraft:
 
 
 def first_crawl_time(draft: SourceDraft, now: datetime) -> datetime | None:
-    return now if draft.schedule_interval_minutes else None
+    """One interval from now: a new source's first crawl is started by hand or waits for its slot."""
+    return now + timedelta(minutes=draft.schedule_interval_minutes) if draft.schedule_interval_minutes else None
 
 
 def tripped(source: Source, *, reason: str, now: datetime) -> Source:

@@ -19,6 +19,9 @@ from services.competitor.domain import (
     Offer,
     OfferChange,
     OfferKey,
+    ReviewChange,
+    ReviewItem,
+    ReviewState,
     Track,
     TrackChange,
 )
@@ -51,7 +54,8 @@ class CompetitorRepository(Protocol):
         ...
 
     async def delete(self, organization_id: str, competitor_id: str) -> None:
-        """FailedPrecondition while the competitor has offers; nothing happens when it does not exist."""
+        """FailedPrecondition while the competitor has offers; nothing happens when it does not exist.
+        Its review items go with it."""
         ...
 
 
@@ -59,6 +63,8 @@ class OfferRepository(Protocol):
     async def get(self, organization_id: str, offer_id: str) -> Offer | None: ...
 
     async def get_by_keys(self, organization_id: str, keys: Collection[OfferKey]) -> dict[OfferKey, Offer]: ...
+
+    async def get_many(self, organization_id: str, offer_ids: Collection[str]) -> dict[str, Offer]: ...
 
     async def find(
         self, organization_id: str, *, sku: str | None, competitor_id: str | None, after_id: str, limit: int
@@ -121,10 +127,36 @@ class MarketRepository(Protocol):
         ...
 
 
+class ReviewRepository(Protocol):
+    """Competitor products waiting for (or past) review, unique by id and by (competitor_id, url)."""
+
+    async def get(self, organization_id: str, item_id: str) -> ReviewItem | None: ...
+
+    async def get_by_keys(self, organization_id: str, keys: Collection[OfferKey]) -> dict[OfferKey, ReviewItem]: ...
+
+    async def find(
+        self,
+        organization_id: str,
+        *,
+        competitor_id: str | None,
+        state: ReviewState | None,
+        after_id: str,
+        limit: int,
+    ) -> list[ReviewItem]:
+        """Items with an id greater than `after_id`, of the competitor and in the state when given, by id."""
+        ...
+
+    async def write(self, changes: Sequence[ReviewChange]) -> None:
+        """Store new and changed items, with the same promises as OfferRepository.write: a new item must not
+        exist yet (by id or by key) and a changed one must still be at `before`'s revision, else Conflict."""
+        ...
+
+
 @dataclass(frozen=True)
 class Repositories:
     competitors: CompetitorRepository
     offers: OfferRepository
     observations: ObservationRepository
     market: MarketRepository
+    reviews: ReviewRepository
     close: Callable[[], Awaitable[None]]

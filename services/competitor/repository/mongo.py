@@ -22,7 +22,12 @@ from services.competitor.domain import (
     Offer,
     OfferChange,
     OfferKey,
+    ReviewCandidate,
+    ReviewChange,
+    ReviewItem,
+    ReviewState,
     Run,
+    Sighting,
     Track,
     TrackChange,
     UsablePrice,
@@ -50,6 +55,21 @@ INDEXES: dict[str, list[IndexModel]] = {
     "observations": [
         IndexModel([("offer_id", ASCENDING), ("observe_time", DESCENDING)], unique=True, name="observations_by_key"),
     ],
+    "review_items": [
+        IndexModel([("organization_id", ASCENDING), ("id", ASCENDING)], unique=True, name="review_items_by_id"),
+        IndexModel(
+            [("organization_id", ASCENDING), ("competitor_id", ASCENDING), ("url", ASCENDING)],
+            unique=True,
+            name="review_items_by_key",
+        ),
+        IndexModel(
+            [("organization_id", ASCENDING), ("state", ASCENDING), ("id", ASCENDING)], name="review_items_by_state"
+        ),
+        IndexModel(
+            [("organization_id", ASCENDING), ("competitor_id", ASCENDING), ("state", ASCENDING), ("id", ASCENDING)],
+            name="review_items_by_competitor",
+        ),
+    ],
 }
 
 _NO_ID = {"_id": False}
@@ -66,9 +86,12 @@ async def ensure_indexes(database: MongoDatabase) -> None:
 
 
 class MongoCompetitorRepository:
-    def __init__(self, competitors: DocumentCollection, offers: DocumentCollection) -> None:
+    def __init__(
+        self, competitors: DocumentCollection, offers: DocumentCollection, reviews: DocumentCollection
+    ) -> None:
         self._competitors = competitors
         self._offers = offers
+        self._reviews = reviews
 
     async def get(self, organization_id: str, competitor_id: str) -> Competitor | None:
         document = await self._competitors.find_one({"organization_id": organization_id, "id": competitor_id}, _NO_ID)
@@ -126,6 +149,7 @@ class MongoCompetitorRepository:
         if offer is not None:
             raise FailedPrecondition(f"competitor {competitor_id!r} still has offers; delete them first", field="id")
         await self._competitors.delete_one({"organization_id": organization_id, "id": competitor_id})
+        await self._reviews.delete_many({"organization_id": organization_id, "competitor_id": competitor_id})
 
 
 def _taken(error: DuplicateKeyError, competitor: Competitor) -> Exception:
@@ -160,6 +184,12 @@ class MongoOfferRepository:
         }
         cursor = self._offers.find(selector, _NO_ID)
         return {offer.key: offer for offer in map(_offer, await cursor.to_list(None))}
+
+    async def get_many(self, organization_id: str, offer_ids: Collection[str]) -> dict[str, Offer]:
+        if not offer_ids:
+            return {}
+        cursor = self._offers.find({"organization_id": organization_id, "id": {"$in": list(offer_ids)}}, _NO_ID)
+        return {offer.id: offer for offer in map(_offer, await cursor.to_list(None))}
 
     async def find(
         self, organization_id: str, *, sku: str | None, competitor_id: str | None, after_id: str, limit: int
@@ -314,6 +344,80 @@ class MongoMarketRepository:
         return entries
 
 
+class MongoReviewRepository:
+    def __init__(self, reviews: DocumentCollection) -> None:
+        self._reviews = reviews
+
+    async def get(self, organization_id: str, item_id: str) -> ReviewItem | None:
+        document = await self._reviews.find_one({"organization_id": organization_id, "id": item_id}, _NO_ID)
+        return None if document is None else _review_item(document)
+
+    async def get_by_keys(self, organization_id: str, keys: Collection[OfferKey]) -> dict[OfferKey, ReviewItem]:
+        if not keys:
+            return {}
+        by_competitor: dict[str, list[str]] = {}
+        for competitor_id, url in keys:
+            by_competitor.setdefault(competitor_id, []).append(url)
+        selector: Document = {
+            "organization_id": organization_id,
+            "$or": [{"competitor_id": cid, "url": {"$in": urls}} for cid, urls in by_competitor.items()],
+        }
+        cursor = self._reviews.find(selector, _NO_ID)
+        return {item.key: item for item in map(_review_item, await cursor.to_list(None))}
+
+    async def find(
+        self,
+        organization_id: str,
+        *,
+        competitor_id: str | None,
+        state: ReviewState | None,
+        after_id: str,
+        limit: int,
+    ) -> list[ReviewItem]:
+        selector: Document = {"organization_id": organization_id, "id": {"$gt": after_id}}
+        if competitor_id is not None:
+            selector["competitor_id"] = competitor_id
+        if state is not None:
+            selector["state"] = int(state)
+        cursor = self._reviews.find(selector, _NO_ID).sort("id", ASCENDING).limit(limit)
+        return [_review_item(document) for document in await cursor.to_list(None)]
+
+    async def write(self, changes: Sequence[ReviewChange]) -> None:
+        operations = []
+        inserts = 0
+        for change in changes:
+            after = change.after
+            if change.before is None:
+                inserts += 1
+                operations.append(
+                    UpdateOne(
+                        {
+                            "organization_id": after.organization_id,
+                            "competitor_id": after.competitor_id,
+                            "url": after.sighting.url,
+                        },
+                        {"$setOnInsert": _review_document(after)},
+                        upsert=True,
+                    )
+                )
+            else:
+                before = change.before
+                operations.append(
+                    UpdateOne(
+                        {"organization_id": before.organization_id, "id": before.id, "revision": before.revision},
+                        {"$set": _review_fields(after)},
+                    )
+                )
+        if not operations:
+            return
+        try:
+            result = await self._reviews.bulk_write(operations, ordered=True)
+        except BulkWriteError:
+            raise Conflict("a review item was created or changed concurrently") from None
+        if result.upserted_count != inserts or result.matched_count != len(operations) - inserts:
+            raise Conflict("a review item was created or changed concurrently")
+
+
 def _market_selector(organization_id: str, sku: Document, competitor_ids: Collection[str] | None) -> Document:
     selector: Document = {"organization_id": organization_id, "sku": sku}
     if competitor_ids is not None:
@@ -327,15 +431,17 @@ async def open_mongo_repositories(
     """Repositories over `database`, with its indexes ensured; `close` releases the client, if owned."""
     await ensure_indexes(database)
     competitors, offers, observations = database["competitors"], database["offers"], database["observations"]
+    reviews = database["review_items"]
 
     async def nothing_to_close() -> None:
         return None
 
     return Repositories(
-        competitors=MongoCompetitorRepository(competitors, offers),
+        competitors=MongoCompetitorRepository(competitors, offers, reviews),
         offers=MongoOfferRepository(offers, observations),
         observations=MongoObservationRepository(offers, observations),
         market=MongoMarketRepository(offers),
+        reviews=MongoReviewRepository(reviews),
         close=close or nothing_to_close,
     )
 
@@ -486,4 +592,100 @@ def _market_entry(document: Document) -> MarketEntry:
         competitor_id=document["competitor_id"],
         offer_id=document["id"],
         usable=_usable(document.get("track", {}).get("usable")),
+    )
+
+
+def _review_fields(item: ReviewItem) -> Document:
+    """The fields a change may set: all but the keys (organization, id, competitor, url) and create_time."""
+    sighting = item.sighting
+    price = sighting.price
+    return {
+        "fetch_time": sighting.fetch_time,
+        "title": sighting.title,
+        "brand": sighting.brand,
+        "gtin": sighting.gtin,
+        "mpn": sighting.mpn,
+        "image_url": sighting.image_url,
+        "category_id": sighting.category_id,
+        "price": None if price is None else {"currency": price.currency, "amount_minor": price.amount_minor},
+        "in_stock": sighting.in_stock,
+        "extraction_method": None if sighting.extraction_method is None else int(sighting.extraction_method),
+        "extraction_confidence": sighting.confidence,
+        "quarantined": sighting.quarantined,
+        "quarantine_reason": sighting.quarantine_reason,
+        "source_id": item.source_id,
+        "crawl_job_id": item.crawl_job_id,
+        "state": int(item.state),
+        "candidates": [
+            {
+                "sku": candidate.sku,
+                "confidence": candidate.confidence,
+                "method": int(candidate.method),
+                "title": candidate.title,
+                "brand": candidate.brand,
+            }
+            for candidate in item.candidates
+        ],
+        "rejected_skus": list(item.rejected_skus),
+        "sku": item.sku,
+        "offer_id": item.offer_id,
+        "revision": item.revision,
+        "update_time": item.update_time,
+    }
+
+
+def _review_document(item: ReviewItem) -> Document:
+    return {
+        "organization_id": item.organization_id,
+        "id": item.id,
+        "competitor_id": item.competitor_id,
+        "url": item.sighting.url,
+        **_review_fields(item),
+        "create_time": item.create_time,
+    }
+
+
+def _review_item(document: Document) -> ReviewItem:
+    price = document["price"]
+    method = document["extraction_method"]
+    sighting = Sighting(
+        url=document["url"],
+        fetch_time=_aware(document["fetch_time"]),
+        title=document["title"],
+        brand=document["brand"],
+        gtin=document["gtin"],
+        mpn=document["mpn"],
+        image_url=document["image_url"],
+        category_id=document["category_id"],
+        price=None if price is None else Money(price["amount_minor"], price["currency"]),
+        in_stock=document["in_stock"],
+        extraction_method=None if method is None else ExtractionMethod(method),
+        confidence=document["extraction_confidence"],
+        quarantined=document["quarantined"],
+        quarantine_reason=document["quarantine_reason"],
+    )
+    return ReviewItem(
+        organization_id=document["organization_id"],
+        id=document["id"],
+        competitor_id=document["competitor_id"],
+        sighting=sighting,
+        source_id=document["source_id"],
+        crawl_job_id=document["crawl_job_id"],
+        state=ReviewState(document["state"]),
+        candidates=tuple(
+            ReviewCandidate(
+                candidate["sku"],
+                candidate["confidence"],
+                MatchMethod(candidate["method"]),
+                candidate["title"],
+                candidate["brand"],
+            )
+            for candidate in document["candidates"]
+        ),
+        rejected_skus=tuple(document["rejected_skus"]),
+        sku=document["sku"],
+        offer_id=document["offer_id"],
+        revision=document["revision"],
+        create_time=_aware(document["create_time"]),
+        update_time=_aware(document["update_time"]),
     )

@@ -26,7 +26,12 @@ from services.competitor.domain import (
     Offer,
     OfferChange,
     OfferKey,
+    ReviewCandidate,
+    ReviewChange,
+    ReviewItem,
+    ReviewState,
     Run,
+    Sighting,
     Track,
     TrackChange,
     UsablePrice,
@@ -91,7 +96,42 @@ CREATE TABLE IF NOT EXISTS observations (
     quarantined INTEGER NOT NULL,
     quarantine_reason TEXT NOT NULL,
     PRIMARY KEY (offer_id, observe_time)
-) WITHOUT ROWID
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS review_items (
+    organization_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    competitor_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    fetch_time INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    gtin TEXT NOT NULL,
+    mpn TEXT NOT NULL,
+    image_url TEXT NOT NULL,
+    category_id TEXT NOT NULL,
+    price_currency TEXT,
+    price_minor INTEGER,
+    in_stock INTEGER,
+    extraction_method INTEGER,
+    extraction_confidence REAL NOT NULL,
+    quarantined INTEGER NOT NULL,
+    quarantine_reason TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    crawl_job_id TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    candidates TEXT NOT NULL,
+    rejected_skus TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    offer_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    create_time INTEGER NOT NULL,
+    update_time INTEGER NOT NULL,
+    PRIMARY KEY (organization_id, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS review_items_by_key ON review_items (organization_id, competitor_id, url);
+CREATE INDEX IF NOT EXISTS review_items_by_state ON review_items (organization_id, state, id);
+CREATE INDEX IF NOT EXISTS review_items_by_competitor ON review_items (organization_id, competitor_id, state, id)
 """
 
 _COMPETITOR_COLUMNS = (
@@ -130,6 +170,22 @@ _OBSERVATION_COLUMNS = (
 )
 _INSERT_OBSERVATION = f"INSERT INTO observations ({_OBSERVATION_COLUMNS}) VALUES ({', '.join('?' * 9)})"  # noqa: S608
 _SELECT_OBSERVATION = f"SELECT {_OBSERVATION_COLUMNS} FROM observations"  # noqa: S608
+_REVIEW_COLUMNS = (
+    "organization_id, id, competitor_id, url, fetch_time, title, brand, gtin, mpn, image_url, category_id, "
+    "price_currency, price_minor, in_stock, extraction_method, extraction_confidence, quarantined, "
+    "quarantine_reason, source_id, crawl_job_id, state, candidates, rejected_skus, sku, offer_id, revision, "
+    "create_time, update_time"
+)
+_SELECT_REVIEW = f"SELECT {_REVIEW_COLUMNS} FROM review_items"  # noqa: S608
+_INSERT_REVIEW = f"INSERT INTO review_items ({_REVIEW_COLUMNS}) VALUES ({', '.join('?' * 28)})"  # noqa: S608
+# Everything but the keys (organization, id, competitor, url) and create_time, checked against the revision.
+_UPDATE_REVIEW = (
+    "UPDATE review_items SET fetch_time = ?, title = ?, brand = ?, gtin = ?, mpn = ?, image_url = ?, "
+    "category_id = ?, price_currency = ?, price_minor = ?, in_stock = ?, extraction_method = ?, "
+    "extraction_confidence = ?, quarantined = ?, quarantine_reason = ?, source_id = ?, crawl_job_id = ?, "
+    "state = ?, candidates = ?, rejected_skus = ?, sku = ?, offer_id = ?, revision = ?, update_time = ? "
+    "WHERE organization_id = ? AND id = ? AND revision = ?"
+)
 _MARKET_COLUMNS = "sku, competitor_id, id, usable_currency, usable_price_minor, usable_in_stock, usable_seen_time"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Looking members up by value through the Enum class costs more than the rest of a row's conversion.
@@ -218,6 +274,10 @@ class SqliteCompetitorRepository:
             connection.execute(
                 "DELETE FROM competitors WHERE organization_id = ? AND id = ?", (organization_id, competitor_id)
             )
+            connection.execute(
+                "DELETE FROM review_items WHERE organization_id = ? AND competitor_id = ?",
+                (organization_id, competitor_id),
+            )
 
         await self._db.write(run)
 
@@ -251,15 +311,36 @@ class SqliteOfferRepository:
     async def get_by_keys(self, organization_id: str, keys: Collection[OfferKey]) -> dict[OfferKey, Offer]:
         if not keys:
             return {}
-        wanted = json.dumps([list(key) for key in keys])
+        by_competitor: dict[str, list[str]] = {}
+        for competitor_id, url in keys:
+            by_competitor.setdefault(competitor_id, []).append(url)
+        # One query per competitor, so each is a run of seeks on offers_by_key (a crawl batch has one).
+        queries = [(organization_id, competitor_id, json.dumps(urls)) for competitor_id, urls in by_competitor.items()]
 
         def run(connection: sqlite3.Connection) -> dict[OfferKey, Offer]:
+            found: dict[OfferKey, Offer] = {}
+            for query in queries:
+                rows = connection.execute(
+                    f"{_SELECT_OFFER} WHERE organization_id = ? AND competitor_id = ? "  # noqa: S608
+                    "AND url IN (SELECT value FROM json_each(?))",
+                    query,
+                )
+                found.update((offer.key, offer) for offer in map(_offer, rows))
+            return found
+
+        return await self._db.read(run)
+
+    async def get_many(self, organization_id: str, offer_ids: Collection[str]) -> dict[str, Offer]:
+        if not offer_ids:
+            return {}
+        wanted = json.dumps(list(offer_ids))
+
+        def run(connection: sqlite3.Connection) -> dict[str, Offer]:
             rows = connection.execute(
-                f"{_SELECT_OFFER} WHERE organization_id = ? AND (competitor_id, url) IN "  # noqa: S608
-                "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+                f"{_SELECT_OFFER} WHERE organization_id = ? AND id IN (SELECT value FROM json_each(?))",  # noqa: S608
                 (organization_id, wanted),
             )
-            return {offer.key: offer for offer in map(_offer, rows)}
+            return {offer.id: offer for offer in map(_offer, rows)}
 
         return await self._db.read(run)
 
@@ -431,6 +512,75 @@ class SqliteMarketRepository:
         return await self._db.read(run)
 
 
+class SqliteReviewRepository:
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
+
+    async def get(self, organization_id: str, item_id: str) -> ReviewItem | None:
+        def run(connection: sqlite3.Connection) -> ReviewItem | None:
+            row = connection.execute(
+                f"{_SELECT_REVIEW} WHERE organization_id = ? AND id = ?", (organization_id, item_id)
+            ).fetchone()
+            return None if row is None else _review_item(row)
+
+        return await self._db.read(run)
+
+    async def get_by_keys(self, organization_id: str, keys: Collection[OfferKey]) -> dict[OfferKey, ReviewItem]:
+        if not keys:
+            return {}
+        wanted = json.dumps([list(key) for key in keys])
+
+        def run(connection: sqlite3.Connection) -> dict[OfferKey, ReviewItem]:
+            rows = connection.execute(
+                f"{_SELECT_REVIEW} WHERE organization_id = ? AND (competitor_id, url) IN "  # noqa: S608
+                "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+                (organization_id, wanted),
+            )
+            return {item.key: item for item in map(_review_item, rows)}
+
+        return await self._db.read(run)
+
+    async def find(
+        self,
+        organization_id: str,
+        *,
+        competitor_id: str | None,
+        state: ReviewState | None,
+        after_id: str,
+        limit: int,
+    ) -> list[ReviewItem]:
+        clauses = ["organization_id = ?", "id > ?"]
+        params: list[Any] = [organization_id, after_id]
+        if competitor_id is not None:
+            clauses.append("competitor_id = ?")
+            params.append(competitor_id)
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(int(state))
+        sql = f"{_SELECT_REVIEW} WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?"
+        params.append(limit)
+
+        def run(connection: sqlite3.Connection) -> list[ReviewItem]:
+            return [_review_item(row) for row in connection.execute(sql, params)]
+
+        return await self._db.read(run)
+
+    async def write(self, changes: Sequence[ReviewChange]) -> None:
+        inserts = [_review_row(change.after) for change in changes if change.before is None]
+        updates = [_review_update(change.before, change.after) for change in changes if change.before is not None]
+
+        def run(connection: sqlite3.Connection) -> None:
+            if inserts:
+                try:
+                    connection.executemany(_INSERT_REVIEW, inserts)
+                except sqlite3.IntegrityError:
+                    raise Conflict("a review item of this competitor and url was created concurrently") from None
+            if updates and connection.executemany(_UPDATE_REVIEW, updates).rowcount != len(updates):
+                raise Conflict("a review item was changed concurrently")
+
+        await self._db.write(run)
+
+
 def _only_competitors(sql: str, params: list[Any], competitor_ids: Collection[str] | None) -> tuple[str, list[Any]]:
     if competitor_ids is None:
         return sql, params
@@ -461,6 +611,7 @@ async def open_sqlite_repositories(path: Path) -> Repositories:
         offers=SqliteOfferRepository(database),
         observations=SqliteObservationRepository(database),
         market=SqliteMarketRepository(database),
+        reviews=SqliteReviewRepository(database),
         close=database.close,
     )
 
@@ -639,3 +790,83 @@ def _touch(organization_id: str, change: TrackChange) -> tuple[Any, ...] | None:
 def _market_entry(row: Sequence[Any]) -> MarketEntry:
     usable = None if row[3] is None else UsablePrice(Money(row[4], row[3]), bool(row[5]), _time(row[6]))
     return MarketEntry(sku=row[0], competitor_id=row[1], offer_id=row[2], usable=usable)
+
+
+def _review_row(item: ReviewItem) -> tuple[Any, ...]:
+    return (item.organization_id, item.id, item.competitor_id, item.sighting.url, *_review_fields(item))
+
+
+def _review_fields(item: ReviewItem) -> tuple[Any, ...]:
+    """The columns after the keys, in _REVIEW_COLUMNS order."""
+    sighting = item.sighting
+    price = sighting.price
+    return (
+        _ms(sighting.fetch_time),
+        sighting.title,
+        sighting.brand,
+        sighting.gtin,
+        sighting.mpn,
+        sighting.image_url,
+        sighting.category_id,
+        None if price is None else price.currency,
+        None if price is None else price.amount_minor,
+        sighting.in_stock,
+        None if sighting.extraction_method is None else int(sighting.extraction_method),
+        sighting.confidence,
+        sighting.quarantined,
+        sighting.quarantine_reason,
+        item.source_id,
+        item.crawl_job_id,
+        int(item.state),
+        json.dumps([[c.sku, c.confidence, int(c.method), c.title, c.brand] for c in item.candidates]),
+        json.dumps(list(item.rejected_skus)),
+        item.sku,
+        item.offer_id,
+        item.revision,
+        _ms(item.create_time),
+        _ms(item.update_time),
+    )
+
+
+def _review_update(before: ReviewItem, after: ReviewItem) -> tuple[Any, ...]:
+    fields = _review_fields(after)
+    # create_time (second to last) never changes.
+    return (*fields[:-2], fields[-1], after.organization_id, after.id, before.revision)
+
+
+def _review_item(row: Sequence[Any]) -> ReviewItem:
+    sighting = Sighting(
+        url=row[3],
+        fetch_time=_time(row[4]),
+        title=row[5],
+        brand=row[6],
+        gtin=row[7],
+        mpn=row[8],
+        image_url=row[9],
+        category_id=row[10],
+        price=None if row[11] is None else Money(row[12], row[11]),
+        in_stock=None if row[13] is None else bool(row[13]),
+        extraction_method=None if row[14] is None else _EXTRACTION_METHODS[row[14]],
+        confidence=row[15],
+        quarantined=bool(row[16]),
+        quarantine_reason=row[17],
+    )
+    return ReviewItem(
+        organization_id=row[0],
+        id=row[1],
+        competitor_id=row[2],
+        sighting=sighting,
+        source_id=row[18],
+        crawl_job_id=row[19],
+        state=ReviewState(row[20]),
+        candidates=tuple(
+            ReviewCandidate(sku, confidence, _MATCH_METHODS[method], title, brand)
+            for sku, confidence, method, title, brand in json.loads(row[21])
+        ),
+        rejected_skus=tuple(json.loads(row[22])),
+        sku=row[23],
+        offer_id=row[24],
+        revision=row[25],
+        create_time=_time(row[26]),
+        update_time=_time(row[27]),
+    )

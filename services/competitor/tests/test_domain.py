@@ -472,3 +472,125 @@ def test_equal_prices_are_ordered_by_offer() -> None:
     prices = domain.sku_markets(entries, now=NOW)["S"].prices
     assert [p.offer_id for p in prices] == ["off_a", "off_m", "off_z"]
     assert all(p.price == Money(500, "EUR") for p in prices)
+
+
+# --- transitions: what market events are told ----------------------------------------------------
+
+
+def test_each_new_current_state_is_a_transition_from_the_one_it_replaced() -> None:
+    first = plan([at(0), at(10), at(20, 1899), quarantined(30, 5)])
+    assert [
+        (before and before.price.amount_minor, after.price.amount_minor) for before, after in first.transitions
+    ] == [
+        (None, 1999),
+        (1999, 1899),
+        (1899, 5),
+    ]
+    track = first.changes[0].after
+    late = plan([at(15, 1499)], track, in_effect_among(first.rows, track, [at(15, 1499)]))
+    assert late.created == 1
+    assert late.transitions == [], "a late observation fills in history; the current state did not change"
+
+
+# --- crawled products and review items ------------------------------------------------------------
+
+
+def sighting_draft(**fields: Any) -> domain.SightingDraft:
+    values: dict[str, Any] = {
+        "url": "https://Shop.example/p/1#top",
+        "fetch_time": START,
+        "price": eur(1999),
+        "extraction_method": ExtractionMethod.JSON_LD,
+        "confidence": 0.8,
+    }
+    values.update(fields)
+    return domain.SightingDraft(**values)
+
+
+def test_page_text_is_tidied_not_refused() -> None:
+    sighting = domain.validate_sighting(
+        sighting_draft(title="  Kettle\n\t 1,7 l\x00 ", brand="B" * 200, image_url="data:image/png;base64,xyz"),
+        now=NOW,
+        default_currency="EUR",
+    )
+    assert (sighting.url, sighting.title, sighting.image_url) == ("https://shop.example/p/1", "Kettle 1,7 l", "")
+    assert len(sighting.brand) == domain.MAX_BRAND_LENGTH
+    assert sighting.brand.endswith("…")
+    unpriced = domain.validate_sighting(
+        sighting_draft(price=None, extraction_method=None, in_stock=None), now=NOW, default_currency="EUR"
+    )
+    assert domain.sighting_observation(OFFER, unpriced) is None
+    draft = domain.sighting_observation(OFFER, replace(unpriced, price=Money(5, "EUR")))
+    assert draft is not None
+    assert draft.in_stock is True, "a shown price without a stock statement counts as in stock"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"url": "gopher://shop.example/"}, "url"),
+        ({"fetch_time": None}, "fetch_time"),
+        ({"extraction_method": None}, "extraction_method"),
+        ({"price": MoneyInput(-1, "EUR")}, "price"),
+        ({"quarantined": True}, "quarantine_reason"),
+        ({"quarantine_reason": "why"}, "quarantine_reason"),
+        ({"category_id": "a/b"}, "category_id"),
+    ],
+)
+def test_bad_crawled_products_are_refused_on_their_field(fields: dict[str, Any], field: str) -> None:
+    error = refused(domain.validate_sighting, sighting_draft(**fields), now=NOW, default_currency="EUR")
+    assert error.field == field
+
+
+def review_item(*candidates: str, state: domain.ReviewState | None = None) -> domain.ReviewItem:
+    sighting = domain.validate_sighting(sighting_draft(), now=NOW, default_currency="EUR")
+    found = tuple(domain.ReviewCandidate(sku, 0.8, MatchMethod.FUZZY, sku.title(), "") for sku in candidates)
+    item = domain.new_review_item(
+        ORG_A, "rvw_" + "0" * 26, COMPETITOR, sighting, source_id="", crawl_job_id="", candidates=found, now=START
+    )
+    return item if state is None else replace(item, state=state)
+
+
+def test_rejecting_candidates_one_by_one_leaves_the_product_unmatched() -> None:
+    item = review_item("A", "B")
+    assert item.state is domain.ReviewState.PENDING
+    one = domain.rejected_item(item, "A", now=NOW)
+    assert (one.state, [c.sku for c in one.candidates], one.rejected_skus, one.revision) == (
+        domain.ReviewState.PENDING,
+        ["B"],
+        ("A",),
+        2,
+    )
+    both = domain.rejected_item(one, "B", now=NOW)
+    assert (both.state, both.candidates, both.rejected_skus) == (domain.ReviewState.UNMATCHED, (), ("A", "B"))
+    assert domain.rejected_item(both, "B", now=NOW) is both
+    whole = domain.rejected_item(item, "", now=NOW)
+    assert (whole.state, whole.candidates) == (domain.ReviewState.REJECTED, ())
+    assert domain.rejected_item(whole, "C", now=NOW).state is domain.ReviewState.REJECTED
+
+
+def test_a_resighted_item_keeps_the_newest_reading_and_a_rejected_one_stays_rejected() -> None:
+    item = review_item("A")
+    older = domain.validate_sighting(
+        sighting_draft(fetch_time=START - timedelta(hours=1), title="old"), now=NOW, default_currency="EUR"
+    )
+    same = domain.resighted(item, older, source_id="s", crawl_job_id="j", candidates=item.candidates, now=NOW)
+    assert same is item
+    newer = replace(older, fetch_time=START + timedelta(hours=1), title="new")
+    moved = domain.resighted(item, newer, source_id="s", crawl_job_id="j", candidates=(), now=NOW)
+    assert (moved.sighting.title, moved.source_id, moved.state, moved.revision) == (
+        "new",
+        "s",
+        domain.ReviewState.UNMATCHED,
+        2,
+    )
+    rejected = review_item(state=domain.ReviewState.REJECTED)
+    kept = domain.resighted(rejected, newer, source_id="s", crawl_job_id="j", candidates=None, now=NOW)
+    assert (kept.state, kept.sighting.title) == (domain.ReviewState.REJECTED, "new")
+    matched = domain.matched_item(moved, None, sku="A", offer_id=OFFER, now=NOW)
+    assert (matched.state, matched.sku, matched.offer_id, matched.candidates) == (
+        domain.ReviewState.MATCHED,
+        "A",
+        OFFER,
+        (),
+    )

@@ -18,6 +18,10 @@ from services.competitor.domain import (
     Observation,
     Offer,
     OfferChange,
+    ReviewCandidate,
+    ReviewChange,
+    ReviewItem,
+    ReviewState,
     Run,
     Track,
     TrackChange,
@@ -374,3 +378,121 @@ async def test_bulk_offers_and_observations_are_idempotent(repositories: Reposit
     assert [(p.price.amount_minor, p.observe_time) for p in market.prices] == [
         (1000 + len(page.items) - 1, START + timedelta(minutes=60))
     ]
+
+
+# --- review items ---------------------------------------------------------------------------------
+
+
+def sighting(number: int, competitor_id: str = SHOP, **fields: Any) -> domain.Sighting:
+    values: dict[str, Any] = {
+        "url": f"https://shop-one.example/p/{number}",
+        "fetch_time": START,
+        "title": "Wasserkocher „Edelstahl“ 1,7 l",
+        "brand": "Boilex",
+        "gtin": "4006381333931",
+        "mpn": "BX-17",
+        "image_url": "https://cdn.shop-one.example/bx17.jpg",
+        "category_id": "cat_kettles",
+        "price": domain.MoneyInput(2999, "EUR"),
+        "in_stock": True,
+        "extraction_method": ExtractionMethod.JSON_LD,
+        "confidence": 0.95,
+    }
+    values.update(fields)
+    return domain.validate_sighting(
+        domain.SightingDraft(**values), now=START + timedelta(days=1), default_currency="EUR"
+    )
+
+
+def review_item(number: int, competitor_id: str = SHOP, organization_id: str = ORG_A, **fields: Any) -> ReviewItem:
+    candidates = (
+        ReviewCandidate("SKU-1", 0.87, MatchMethod.FUZZY, "Boilex kettle 1.7 l", "Boilex"),
+        ReviewCandidate("SKU-2", 0.61, MatchMethod.FUZZY, "Boilex kettle 2 l", "Boilex"),
+    )
+    item = domain.new_review_item(
+        organization_id,
+        f"rvw_{organization_id[-1]}{number:025d}",
+        competitor_id,
+        sighting(number, competitor_id),
+        source_id="src_1",
+        crawl_job_id="job_1",
+        candidates=candidates,
+        now=START,
+    )
+    return replace(item, **fields)
+
+
+async def test_a_stored_review_item_reads_back_equal_by_id_and_by_key(repositories: Repositories) -> None:
+    pending = review_item(1)
+    bare = review_item(
+        2,
+        sighting=sighting(2, price=None, in_stock=None, extraction_method=None, confidence=0.0, title="Tasse 東京"),
+        candidates=(),
+        state=ReviewState.UNMATCHED,
+        rejected_skus=("SKU-7", "SKU-9"),
+    )
+    quarantined = review_item(
+        3, sighting=sighting(3, quarantined=True, quarantine_reason="every product shows €1", in_stock=False)
+    )
+    other_org = review_item(1, organization_id=ORG_B)
+    await repositories.reviews.write([ReviewChange(None, item) for item in (pending, bare, quarantined, other_org)])
+    assert await repositories.reviews.get(ORG_A, pending.id) == pending
+    assert await repositories.reviews.get(ORG_A, bare.id) == bare
+    assert await repositories.reviews.get(ORG_B, pending.id) is None
+    by_key = await repositories.reviews.get_by_keys(ORG_A, [pending.key, quarantined.key, (RIVAL, pending.key[1])])
+    assert by_key == {pending.key: pending, quarantined.key: quarantined}
+    assert await repositories.reviews.get_by_keys(ORG_A, []) == {}
+
+
+async def test_review_items_are_unique_by_key_and_changes_check_the_revision(repositories: Repositories) -> None:
+    original = review_item(1)
+    await repositories.reviews.write([ReviewChange(None, original)])
+    with pytest.raises(Conflict):
+        await repositories.reviews.write([ReviewChange(None, replace(original, id="rvw_" + "9" * 26))])
+    matched = domain.matched_item(original, None, sku="SKU-1", offer_id="off_" + "1" * 26, now=START + timedelta(1))
+    await repositories.reviews.write([ReviewChange(original, matched)])
+    assert await repositories.reviews.get(ORG_A, original.id) == matched
+    stale = domain.rejected_item(original, "", now=START + timedelta(2))
+    with pytest.raises(Conflict):
+        await repositories.reviews.write([ReviewChange(original, stale)])
+    assert await repositories.reviews.get(ORG_A, original.id) == matched
+
+
+async def test_review_items_are_found_by_competitor_and_state_in_id_order(repositories: Repositories) -> None:
+    items = [
+        review_item(1),
+        review_item(2, RIVAL),
+        review_item(3, state=ReviewState.REJECTED, candidates=()),
+        review_item(4),
+        review_item(5, RIVAL, state=ReviewState.UNMATCHED, candidates=()),
+        review_item(6, organization_id=ORG_B),
+    ]
+    await repositories.reviews.write([ReviewChange(None, item) for item in items])
+
+    async def numbers(**query: Any) -> list[int]:
+        found = await repositories.reviews.find(
+            ORG_A, **{"competitor_id": None, "state": None, "after_id": "", "limit": 10, **query}
+        )
+        return [int(item.id[-3:]) for item in found]
+
+    assert await numbers() == [1, 2, 3, 4, 5]
+    assert await numbers(state=ReviewState.PENDING) == [1, 2, 4]
+    assert await numbers(competitor_id=RIVAL) == [2, 5]
+    assert await numbers(competitor_id=SHOP, state=ReviewState.PENDING) == [1, 4]
+    assert await numbers(after_id=items[1].id, limit=2) == [3, 4]
+
+
+async def test_deleting_a_competitor_deletes_its_review_items(repositories: Repositories) -> None:
+    await repositories.competitors.create(competitor("Shop"))
+    await repositories.competitors.create(competitor("Rival", RIVAL))
+    await repositories.reviews.write([ReviewChange(None, review_item(1)), ReviewChange(None, review_item(2, RIVAL))])
+    await repositories.competitors.delete(ORG_A, SHOP)
+    assert await repositories.reviews.get(ORG_A, review_item(1).id) is None
+    assert await repositories.reviews.get(ORG_A, review_item(2, RIVAL).id) == review_item(2, RIVAL)
+
+
+async def test_offers_are_read_by_ids_of_their_organisation(repositories: Repositories) -> None:
+    mine, theirs = offer(1), offer(2, organization_id=ORG_B)
+    await store_offers(repositories, mine, offer(3), theirs)
+    assert await repositories.offers.get_many(ORG_A, [mine.id, theirs.id, "off_" + "7" * 26]) == {mine.id: mine}
+    assert await repositories.offers.get_many(ORG_A, []) == {}

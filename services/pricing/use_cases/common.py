@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from runtime.auth import Role
 
@@ -17,12 +16,6 @@ ANALYSE_ROLE = Role.ANALYST
 MANAGE_ROLE = Role.PRICING_MANAGER
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
 
 
 def millis(moment: datetime) -> datetime:

@@ -20,12 +20,12 @@ from runtime.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidA
 from runtime.ids import new_id
 from runtime.logging import get_logger
 from runtime.money import Money
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.pricing.domain.experiments import ExperimentReport, PriceExperiment, StopRule
 from services.pricing.domain.records import ExperimentRecord, ExperimentState
 from services.pricing.repository import Repositories
 from services.pricing.upstream import PriceToApply, Upstream
-from services.pricing.use_cases.common import MANAGE_ROLE, READ_ROLE, Clock, Page, millis
+from services.pricing.use_cases.common import MANAGE_ROLE, READ_ROLE, Clock, millis
 from services.pricing.use_cases.pricing_pass import price_products
 
 _log = get_logger(__name__)

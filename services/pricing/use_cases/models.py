@@ -10,12 +10,12 @@ import numpy as np
 from runtime.auth import Principal
 from runtime.clock import utcnow
 from runtime.errors import DomainError, NotFound
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.pricing.domain.demand import DailySales, daily_series, epoch_day, estimate_elasticities
 from services.pricing.domain.records import DemandModelRecord, Run, RunState
 from services.pricing.repository import Repositories, RunProgress
 from services.pricing.upstream import CatalogProduct, SalesDay, Upstream
-from services.pricing.use_cases.common import READ_ROLE, Clock, Page, millis
+from services.pricing.use_cases.common import READ_ROLE, Clock, millis
 from services.pricing.use_cases.reprice import RunResult, creator_of
 
 SERIES_BATCH = 1_000

@@ -9,12 +9,12 @@ from typing import Any
 from runtime.auth import Principal
 from runtime.clock import utcnow
 from runtime.errors import InvalidArgument, NotFound
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.pricing.domain.explanation import render
 from services.pricing.domain.records import Recommendation, RecommendationState
 from services.pricing.repository import Repositories
 from services.pricing.upstream import Upstream
-from services.pricing.use_cases.common import MANAGE_ROLE, READ_ROLE, Clock, Page, millis
+from services.pricing.use_cases.common import MANAGE_ROLE, READ_ROLE, Clock, millis
 from services.pricing.use_cases.reprice import apply_recommendations
 
 MAX_DECISIONS = 1_000

@@ -11,11 +11,11 @@ from runtime.auth import Principal
 from runtime.clock import from_iso, utcnow
 from runtime.errors import InvalidArgument, NotFound
 from runtime.ids import new_id
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.pricing.domain.records import JobKind, Run, RunMode, RunState
 from services.pricing.repository import Repositories
 from services.pricing.upstream import Upstream
-from services.pricing.use_cases.common import ANALYSE_ROLE, MANAGE_ROLE, READ_ROLE, Clock, Page, millis
+from services.pricing.use_cases.common import ANALYSE_ROLE, MANAGE_ROLE, READ_ROLE, Clock, millis
 from services.pricing.use_cases.pricing_pass import check_scope, validate_scope
 
 DEFAULT_REFIT_DAYS = 180

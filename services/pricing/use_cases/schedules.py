@@ -15,12 +15,12 @@ from runtime.clock import utcnow
 from runtime.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from runtime.ids import new_id
 from runtime.logging import get_logger
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.pricing.domain.records import RunMode, ScheduleRecord
 from services.pricing.domain.recurrence import occurrence_after, occurrence_from
 from services.pricing.repository import Repositories
 from services.pricing.upstream import Upstream
-from services.pricing.use_cases.common import ANALYSE_ROLE, MANAGE_ROLE, READ_ROLE, Clock, Page, millis
+from services.pricing.use_cases.common import ANALYSE_ROLE, MANAGE_ROLE, READ_ROLE, Clock, millis
 from services.pricing.use_cases.pricing_pass import check_scope, validate_scope
 from services.pricing.use_cases.runs import Runs
 

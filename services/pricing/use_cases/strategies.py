@@ -11,13 +11,13 @@ from runtime.auth import Principal
 from runtime.clock import utcnow
 from runtime.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from runtime.ids import new_id
-from runtime.pagination import decode_token, encode_token, page_size
+from runtime.pagination import Page, decode_token, encode_token, page_size
 from services.pricing.domain.assignment import validate_assignment
 from services.pricing.domain.records import Assignment, AssignmentLevel, StoredStrategy
 from services.pricing.repository import Repositories
 from services.pricing.strategy_config import validate_config
 from services.pricing.upstream import Upstream
-from services.pricing.use_cases.common import MANAGE_ROLE, READ_ROLE, Clock, Page, millis
+from services.pricing.use_cases.common import MANAGE_ROLE, READ_ROLE, Clock, millis
 
 MAX_NAME_LENGTH = 200
 UPDATABLE_PATHS = ("name", "rules", "competitor_ids", "max_market_age_seconds", "guardrails", "auto_apply")

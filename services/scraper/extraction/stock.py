@@ -12,6 +12,24 @@ _OUT_OF_STOCK_WORDS = re.compile(
     r"|épuisé|rupture de stock|agotado|esaurito|uitverkocht|slutsåld|utsolgt|udsolgt)\b|在庫切れ|売り切れ",
     re.IGNORECASE,
 )
+# One piece of each out-of-stock phrase above, made only of letters whose case-insensitive matches all
+# lower-case to that same letter: when none is in the lower-cased text, the costly regex cannot match.
+_OUT_OF_STOCK_PIECES = (
+    "out of",
+    "old out",
+    "urrently",
+    "no longer",
+    "auft",
+    "verf",
+    "épu",
+    "rupture",
+    "agotado",
+    "aur",
+    "ocht",
+    "lut",
+    "olgt",
+    "切れ",
+)
 # "back in stock" is what out-of-stock pages promise, not a statement that the item is in stock.
 _IN_STOCK_WORDS = re.compile(
     r"(?<!back )\b(?:in stock|auf lager|sofort lieferbar|en stock|disponible|i lager|på lager)\b|在庫あり",
@@ -33,7 +51,8 @@ def availability_from_schema(value: str | None) -> bool | None:
 
 def availability_from_text(text: str) -> bool | None:
     """Stock words in visible text; out-of-stock words win because pages also advertise restocks."""
-    if _OUT_OF_STOCK_WORDS.search(text):
+    lowered = text.lower()
+    if any(piece in lowered for piece in _OUT_OF_STOCK_PIECES) and _OUT_OF_STOCK_WORDS.search(text):
         return False
     if _IN_STOCK_WORDS.search(text):
         return True

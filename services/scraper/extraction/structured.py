@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import extruct
+from lxml import etree
 
 from runtime.errors import InvalidArgument
 from services.scraper.extraction.options import SourceOptions
 from services.scraper.extraction.prices import parse_price
 from services.scraper.extraction.result import ExtractionMethod, Reading
+from services.scraper.extraction.source import PageSource
 from services.scraper.extraction.stock import availability_from_schema
 
 _SYNTAXES = (
@@ -26,16 +28,24 @@ _MAX_DEPTH = 8
 Node = dict[str, Any]
 
 
-def structured_readings(html: str, url: str, options: SourceOptions) -> tuple[list[Reading], list[str]]:
-    """One reading per syntax that describes a product, in JSON-LD, microdata, RDFa, OpenGraph order."""
-    data = extruct.extract(html, base_url=url, syntaxes=[name for name, _ in _SYNTAXES], uniform=True, errors="ignore")
+def structured_readings(
+    source: PageSource, document: etree._Element, url: str, options: SourceOptions
+) -> tuple[list[Reading], list[str]]:
+    """One reading per syntax that describes a product, in JSON-LD, microdata, RDFa, OpenGraph order.
+
+    ``document`` is ``source`` already parsed. A syntax runs only when its marker is in the page: extruct is
+    the costliest part of extraction, and a page without "itemscope" holds no microdata to find.
+    """
     readings: list[Reading] = []
     notes: list[str] = []
     for syntax, method in _SYNTAXES:
-        if syntax not in data:
+        if not _present(syntax, source):
+            continue
+        # pyRdfa walks a DOM-flavoured tree of extruct's own parser, so RDFa pages are parsed once more.
+        items = _extruct(source.text if syntax == "rdfa" else document, url, syntax)
+        if items is None:
             notes.append(f"{syntax} present but unreadable")
             continue
-        items = data[syntax]
         reading = _opengraph_reading(items, options) if syntax == "opengraph" else None
         if syntax != "opengraph":
             nodes = _rdfa_nodes(items) if syntax == "rdfa" else list(_flatten(items))
@@ -44,6 +54,26 @@ def structured_readings(html: str, url: str, options: SourceOptions) -> tuple[li
         if reading is not None:
             readings.append(reading)
     return readings, notes
+
+
+def _extruct(page: etree._Element | str, url: str, syntax: str) -> list[Any] | None:
+    try:
+        data = extruct.extract(page, base_url=url, syntaxes=[syntax], uniform=True, errors="ignore")
+    except KeyError:
+        # extruct's uniform step looks the syntax up even when extracting it failed.
+        return None
+    items = data.get(syntax)
+    return items if isinstance(items, list) else None
+
+
+def _present(syntax: str, source: PageSource) -> bool:
+    """Whether the page can hold this syntax: extruct finds microdata by the itemscope attribute and RDFa
+    types by typeof; the JSON-LD script type and OpenGraph and product property prefixes are as written."""
+    if syntax == "json-ld":
+        return source.has("application/ld+json")
+    if syntax == "opengraph":
+        return source.has("og:") or source.has("product:")
+    return source.has_name("itemscope" if syntax == "microdata" else "typeof")
 
 
 def _flatten(items: Any, depth: int = 0) -> Iterator[Node]:

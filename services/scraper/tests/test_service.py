@@ -300,7 +300,7 @@ async def test_sources_need_an_analyst_to_change_and_a_viewer_to_read(sources: S
 
 async def test_update_keeps_what_the_mask_does_not_name(sources: Sources, clock: Clock) -> None:
     created = await sources.create(principal(), draft(schedule_interval_minutes=60))
-    assert created.next_crawl_time == START
+    assert created.next_crawl_time == START + timedelta(minutes=60)
     clock.now = START + timedelta(minutes=1)
     updated = await sources.update(principal(), created.id, draft(name="New name", max_pages=5), ["name"])
     assert (updated.name, updated.max_pages, updated.revision) == ("New name", created.max_pages, 2)
@@ -333,7 +333,7 @@ async def test_a_paused_source_refuses_crawls_until_resumed(
     created = await sources.create(principal(), draft())
     paused = tripped(created, reason="10 consecutive failures fetching shop.example (last: HTTP 503)", now=START)
     await sqlite_repositories.sources.update(created, paused)
-    with pytest.raises(FailedPrecondition, match="paused.*HTTP 503"):
+    with pytest.raises(FailedPrecondition, match=r"paused.*HTTP 503"):
         await crawls.start(principal(), created.id)
     resumed_source = await sources.resume(principal(), created.id)
     assert not resumed_source.paused
@@ -360,6 +360,8 @@ async def test_schedule_starts_due_crawls_once_and_skips_missed_slots(
     stored = await sqlite_repositories.sources.get(ORG, created.id)
     assert stored is not None
     assert stored.next_crawl_time == START + timedelta(hours=6)
+    clock.now = START + timedelta(hours=6)
+    assert await schedule.dispatch_due() == 0  # the previous crawl is still queued: this slot is skipped
     jobs = await crawls.list_jobs(principal(), source_id=created.id, page_size_requested=0, page_token="")
     assert [found.trigger for found in jobs.items] == [Trigger.SCHEDULE]
 
