@@ -9,7 +9,9 @@ in its own process:
   strict robots.txt, extraction and the layout fingerprint, one JSON line per page;
 - bare: a Scrapy spider with the same engine settings (scrapy_settings.engine_settings) and none of our
   middlewares or extraction: it fetches the same pages and yields an item of url and length for each,
-  which a one-line pipeline writes out.
+  which a one-line pipeline writes out;
+- bare + price: the same spider reading the price as a minimal hand-written price spider does (one
+  selector for the JSON-LD block, microdata or a price class), so it pays the HTML parse ours pays too.
 
 CPU is the crawler process's own (user + system, read from /proc) from its first page to its last, so
 interpreter start-up is left out; wall time is over the same span. Budget (ARCHITECTURE.md): >= 400
@@ -180,13 +182,14 @@ class LinePipeline:
     """The bare spider's output: one line per item, as the worker reads ours."""
 
     def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
-        sys.stdout.buffer.write(f"{item['url']} {item['length']}\n".encode())
+        sys.stdout.buffer.write(f"{item['url']} {item.get('length', item.get('price'))!r}\n".encode())
         sys.stdout.buffer.flush()
         return item
 
 
-def bare(spec_path: str) -> None:
-    """A spider with our engine settings and nothing else: sitemap in, an item of url and length per page."""
+def bare(spec_path: str, reads_price: bool) -> None:
+    """A spider with our engine settings and nothing else: sitemap in, an item per page (url and length, or
+    url and the price text a single selector finds)."""
     from scrapy import Request, Spider
     from scrapy.crawler import CrawlerProcess
     from scrapy.http import Response
@@ -209,12 +212,21 @@ def bare(spec_path: str) -> None:
                 yield Request(entry["loc"], callback=self.page, priority=10)
 
         def page(self, response: Response) -> Iterator[dict[str, Any]]:
-            yield {"url": response.url, "length": len(response.body)}
+            if reads_price:
+                price = response.xpath(_BARE_PRICE).get()
+                yield {"url": response.url, "price": price}
+            else:
+                yield {"url": response.url, "length": len(response.body)}
 
     process = CrawlerProcess({**engine_settings(spec), "ITEM_PIPELINES": {f"{__name__}.LinePipeline": 100}})
     process.crawl(BareSpider)
     process.start()
 
+
+_BARE_PRICE = (
+    '//script[@type="application/ld+json"]/text() | //*[@itemprop="price"]/@content | '
+    '//*[contains(@class, "price")]/text()'
+)
 
 # ---------------------------------------------------------------------------------------- measuring
 
@@ -278,12 +290,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-price", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.pages)
         return
-    if args.bare:
-        bare(args.bare)
+    if args.bare or args.bare_price:
+        bare(args.bare or args.bare_price, reads_price=bool(args.bare_price))
         return
 
     from services.scraper.crawl.contract import CrawlSpec, SourceKind
@@ -316,16 +329,23 @@ def main() -> None:
                 bare_run = measure(
                     "bare", [python, __file__, "--bare", str(spec_path)], args.pages, lambda line: b" " in line
                 )
+                priced = measure(
+                    "bare + price",
+                    [python, __file__, "--bare-price", str(spec_path)],
+                    args.pages,
+                    lambda line: b" " in line,
+                )
                 print(f"round {round_number}")
-                for run in (bare_run, ours):
+                for run in (bare_run, priced, ours):
                     print(
-                        f"  {run.name:>4}: {run.pages} pages in {run.wall_seconds:.2f} s wall, "
+                        f"  {run.name:>12}: {run.pages} pages in {run.wall_seconds:.2f} s wall, "
                         f"{run.cpu_seconds:.2f} s CPU: {run.per_core:,.0f} pages/s per core, "
                         f"{run.per_second:,.0f} pages/s"
                     )
                 ratio = ours.per_core / bare_run.per_core
                 print(
                     f"  ours/bare per core: {ratio:.2f} (budget >= {BUDGET_RATIO}); "
+                    f"ours/(bare + price) per core: {ours.per_core / priced.per_core:.2f}; "
                     f"ours per core {ours.per_core:,.0f} (budget >= {BUDGET_PER_CORE:,.0f}); "
                     f"wall ratio {ours.per_second / bare_run.per_second:.2f}"
                 )

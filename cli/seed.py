@@ -16,7 +16,7 @@ from demo.sales import generate_sales
 from demo.shops import competitor_presets, shop_base_urls
 from omnipricex.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from omnipricex.common.v1 import money_pb2, paging_pb2
-from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc
+from omnipricex.competitor.v1 import alerts_pb2, alerts_pb2_grpc, competitor_pb2, competitor_pb2_grpc
 from omnipricex.identity.v1 import identity_pb2, identity_pb2_grpc
 from omnipricex.pricing.v1 import pricing_pb2, pricing_pb2_grpc
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
@@ -77,6 +77,10 @@ async def seed_demo(settings: Settings, login: DemoLogin) -> int:
         await seed_sales(analytics, token, catalog, long_deadline)
         await seed_market(competitor, token, catalog, long_deadline)
         await seed_pricing(pricing, token, category_ids[catalog.categories[0].id], long_deadline)
+        watched = catalog.categories[0]
+        await seed_alert_rules(
+            competitor, token, settings.rpc_deadline_seconds, watched=(watched.name, category_ids[watched.id])
+        )
         await seed_crawl_sources(settings, competitor, scraper, token, catalog, category_ids)
         return written
     finally:
@@ -178,6 +182,46 @@ async def seed_market(channel: grpc.aio.Channel, token: str, catalog: DemoCatalo
         )
         if recorded.errors:
             raise RuntimeError(f"demo observations refused: {recorded.errors[0].message}")
+
+
+# What a pricing team watches from day one; each can be tuned or disabled through /v1/alert-rules.
+_DEMO_ALERT_RULES = (
+    ("Undercut by more than 5 %", alerts_pb2.ALERT_KIND_UNDERCUT, "5"),
+    ("Reseller below MAP", alerts_pb2.ALERT_KIND_BELOW_MAP, ""),
+    ("Competitor out of stock", alerts_pb2.ALERT_KIND_STOCK_CHANGE, ""),
+    ("Competitor price moved more than 10 %", alerts_pb2.ALERT_KIND_PRICE_CHANGE, "10"),
+    ("Extraction broken", alerts_pb2.ALERT_KIND_EXTRACTION_BROKEN, ""),
+)
+
+
+async def seed_alert_rules(channel: grpc.aio.Channel, token: str, deadline: float, *, watched: tuple[str, str]) -> None:
+    """The demo's alert rules, and a watch on new competitor products in one category (name, id)."""
+    rules = alerts_pb2_grpc.AlertRuleServiceStub(channel)
+    metadata = auth_metadata(token)
+    listed = await rules.ListAlertRules(
+        alerts_pb2.ListAlertRulesRequest(page=paging_pb2.PageRequest(page_size=1000)),
+        metadata=metadata,
+        timeout=deadline,
+    )
+    existing = {rule.name for rule in listed.rules}
+    wanted = [
+        alerts_pb2.AlertRule(name=name, kind=kind, threshold_percent=threshold)
+        for name, kind, threshold in _DEMO_ALERT_RULES
+    ]
+    wanted.append(
+        alerts_pb2.AlertRule(
+            name=f"New competitor product in {watched[0]}",
+            kind=alerts_pb2.ALERT_KIND_NEW_PRODUCT,
+            category_id=watched[1],
+        )
+    )
+    for rule in wanted:
+        if rule.name not in existing:
+            await rules.CreateAlertRule(
+                alerts_pb2.CreateAlertRuleRequest(rule=rule),
+                metadata=metadata,
+                timeout=deadline,
+            )
 
 
 _SOURCE_KINDS = {

@@ -12,6 +12,15 @@ from typing import Any
 
 import grpc
 
+from runtime.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from runtime.settings import Settings
 from runtime.telemetry import client_interceptors
 
@@ -54,3 +63,21 @@ def open_channel(address: str, settings: Settings, *, read_only_services: Sequen
 
 def auth_metadata(credential: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {credential}"),)
+
+
+_CALLEE_ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+}
+
+
+def callee_error(error: grpc.aio.AioRpcError, callee: str) -> DomainError:
+    """A downstream service's refusal as our own domain error (its words kept), so it maps to the same status
+    for our caller; anything else (deadline, unreachable, internal) is Unavailable naming the callee."""
+    kind = _CALLEE_ERRORS.get(error.code(), Unavailable)
+    if kind is Unavailable:
+        return Unavailable(f"{callee} is not answering right now ({error.code().name.lower()})")
+    return kind(error.details() or f"{callee} refused the call")

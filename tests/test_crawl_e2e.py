@@ -87,6 +87,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, shops: RunningShops, receiver
     env = {
         "OMNIPRICEX_FETCH_ALLOW_HOSTS": json.dumps(allowed),
         "OMNIPRICEX_LOG_LEVEL": "INFO",
+        # At most ~40 pages/s per shop, so a crawl of a few hundred pages is still running when a test kills it.
+        "OMNIPRICEX_CRAWL_DOWNLOAD_DELAY_SECONDS": "0.025",
         # A killed worker's crawl is taken over within seconds.
         "OMNIPRICEX_JOB_LEASE_SECONDS": "4",
         "OMNIPRICEX_JOB_SWEEP_SECONDS": "2",
@@ -331,6 +333,24 @@ def test_a_layout_change_flags_the_source_broken_and_quarantines_what_it_read(
     assert by_sku
 
 
+def test_a_javascript_shop_is_read_through_the_browser(
+    http: httpx.Client, mesh: Mesh, shops: RunningShops, catalog_loaded: None
+) -> None:
+    competitor_id, presets = competitor_of(http, shops, "pixel")
+    watched = next(preset for preset in presets if preset.kind == "product_urls")
+    assert watched.render_javascript
+    source = create_source(http, competitor_id, watched)
+    job = crawl(http, mesh, source["id"])
+    assert job["state"] == "succeeded", job
+    pages = len(watched.start_urls)
+    assert job["progress"]["product_pages"] == pages
+    assert job["progress"]["products_with_price"] == pages
+    truth = {row["url"]: row for row in shops["pixel"].truth()}
+    for offer in all_items(http, "/v1/offers", competitor_id=competitor_id):
+        newest = http.get("/v1/observations", params={"offer_id": offer["id"]}).json()["items"][0]
+        assert Decimal(newest["price"]) * 100 == truth[offer["url"]]["price_minor"]
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -359,7 +379,8 @@ def test_killing_the_crawl_worker_mid_job_loses_and_duplicates_nothing(
     started = http.post(f"/v1/crawl-sources/{source['id']}/crawls")
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
-    wait_for_crawl(http, mesh, job_id, until=lambda job: job["progress"]["product_pages"] >= 20)
+    running = wait_for_crawl(http, mesh, job_id, until=lambda job: job["progress"]["product_pages"] >= 20)
+    assert running["state"] == "running", "the crawl ended before the worker could be killed"
 
     worker = mesh.processes["crawl-worker"]
     for pid in [*_descendants(worker.pid), worker.pid]:

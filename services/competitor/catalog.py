@@ -15,17 +15,8 @@ import grpc
 from omnipricex.common.v1 import paging_pb2
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
 from runtime.auth import Principal
-from runtime.clients import open_channel
+from runtime.clients import callee_error, open_channel
 from runtime.credentials import Credentials
-from runtime.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-    Unavailable,
-)
 from runtime.identity_client import access_tokens
 from runtime.money import Money
 from runtime.settings import Settings
@@ -60,14 +51,6 @@ SNAPSHOT_SECONDS = 60.0
 PAGE = 1_000
 # Snapshots kept at most; the least recently read goes first.
 MAX_SNAPSHOTS = 64
-
-_ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-}
 
 
 class GrpcCatalogReader:
@@ -119,7 +102,7 @@ class GrpcCatalogReader:
                     timeout=self._deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error) from None
+                raise callee_error(error, "the product service") from None
             for product in response.products:
                 if product.status == product_pb2.PRODUCT_STATUS_ACTIVE:
                     found[product.sku] = catalog_item(product)
@@ -146,7 +129,7 @@ class GrpcCatalogReader:
                     timeout=self._long_deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error) from None
+                raise callee_error(error, "the product service") from None
             items.extend(catalog_item(product) for product in response.products)
             token = response.page.next_page_token
             if not token:
@@ -166,10 +149,3 @@ def catalog_item(message: product_pb2.Product) -> CatalogItem:
         map_price=Money(message.map_price.amount_minor, currency) if message.HasField("map_price") else None,
         attributes=dict(message.attributes),
     )
-
-
-def _translated(error: grpc.aio.AioRpcError) -> DomainError:
-    kind = _ERRORS.get(error.code(), Unavailable)
-    if kind is Unavailable:
-        return Unavailable(f"the product service is not answering right now ({error.code().name.lower()})")
-    return kind(error.details() or "the product service refused the call")

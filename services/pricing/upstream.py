@@ -18,17 +18,8 @@ from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
 from runtime.auth import Principal
-from runtime.clients import open_channel
+from runtime.clients import callee_error, open_channel
 from runtime.credentials import Credentials
-from runtime.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-    Unavailable,
-)
 from runtime.identity_client import access_tokens
 from runtime.money import Money
 from runtime.settings import Settings
@@ -36,14 +27,6 @@ from runtime.timestamps import from_timestamp
 
 PAGE = 1_000
 PRICING_PAGE = 10_000
-
-_ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +89,6 @@ def _optional(message: object, field: str) -> Money | None:
     return _money(getattr(message, field)) if message.HasField(field) else None  # type: ignore[attr-defined]
 
 
-def _translated(error: grpc.aio.AioRpcError, what: str) -> DomainError:
-    kind = _ERRORS.get(error.code(), Unavailable)
-    if kind is Unavailable:
-        return Unavailable(f"{what} is not answering right now ({error.code().name.lower()})")
-    return kind(error.details() or what)
-
-
 class Upstream:
     def __init__(self, settings: Settings) -> None:
         self._product_channel = open_channel(
@@ -147,7 +123,7 @@ class Upstream:
                 timeout=self._deadline,
             )
         except grpc.aio.AioRpcError as error:
-            raise _translated(error, "the product service") from None
+            raise callee_error(error, "the product service") from None
         return {category.id: category.parent_id for category in response.categories}
 
     async def products(
@@ -164,7 +140,7 @@ class Upstream:
                     request, metadata=self._credentials.metadata(principal), timeout=self._long_deadline
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the product service") from None
+                raise callee_error(error, "the product service") from None
             yield [
                 CatalogProduct(
                     sku=sku,
@@ -203,7 +179,7 @@ class Upstream:
                     timeout=self._long_deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the product service") from None
+                raise callee_error(error, "the product service") from None
             found.extend(
                 _catalog_product(item) for item in response.products if item.status == product_pb2.PRODUCT_STATUS_ACTIVE
             )
@@ -223,7 +199,7 @@ class Upstream:
                     timeout=self._long_deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the product service") from None
+                raise callee_error(error, "the product service") from None
             events.extend(
                 PriceEventRow(from_timestamp(event.time), _money(event.new_price), event.actor_id, event.reason)
                 for event in response.events
@@ -253,7 +229,7 @@ class Upstream:
                     request, metadata=self._credentials.metadata(principal), timeout=self._long_deadline
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the product service") from None
+                raise callee_error(error, "the product service") from None
             applied.extend(response.applied_skus)
             refused.update({item.sku: item.message for item in response.refused})
         return ApplyOutcome(applied, refused)
@@ -274,7 +250,7 @@ class Upstream:
                     timeout=self._long_deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the competitor service") from None
+                raise callee_error(error, "the competitor service") from None
             for market in response.markets:
                 markets[market.sku] = [
                     MarketPrice(item.competitor_id, _money(item.price), item.in_stock, item.age_seconds)
@@ -296,7 +272,7 @@ class Upstream:
                     timeout=self._long_deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the competitor service") from None
+                raise callee_error(error, "the competitor service") from None
             for market in response.markets:
                 markets[market.sku] = [
                     MarketPrice(item.competitor_id, _money(item.price), item.in_stock, item.age_seconds)
@@ -319,7 +295,7 @@ class Upstream:
                     timeout=self._deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the competitor service") from None
+                raise callee_error(error, "the competitor service") from None
             names.update({competitor.id: competitor.name for competitor in response.competitors})
             token = response.page.next_page_token
             if not token:
@@ -339,7 +315,7 @@ class Upstream:
                     timeout=self._long_deadline,
                 )
             except grpc.aio.AioRpcError as error:
-                raise _translated(error, "the analytics service") from None
+                raise callee_error(error, "the analytics service") from None
             for item in response.series:
                 series[item.sku] = [
                     SalesDay(date.fromisoformat(point.day), _money(point.unit_price), point.units)

@@ -13,28 +13,14 @@ import grpc
 
 from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc, crawl_pb2, crawl_pb2_grpc
 from runtime.auth import Principal
-from runtime.clients import open_channel
+from runtime.clients import callee_error, open_channel
 from runtime.credentials import Credentials
 from runtime.errors import (
-    DomainError,
-    FailedPrecondition,
     InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-    Unavailable,
 )
 from runtime.identity_client import access_tokens
 from runtime.settings import Settings
 from runtime.timestamps import to_timestamp
-
-_ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +36,6 @@ class IngestOutcome:
     observations_unchanged: int
     offers_matched: int
     queued_for_review: int
-
-
-def _translated(error: grpc.aio.AioRpcError) -> DomainError:
-    kind = _ERRORS.get(error.code(), Unavailable)
-    if kind is Unavailable:
-        return Unavailable(f"the competitor service is not answering right now ({error.code().name.lower()})")
-    return kind(error.details() or "the competitor service refused the call")
 
 
 class CompetitorUpstream:
@@ -85,7 +64,7 @@ class CompetitorUpstream:
         except grpc.aio.AioRpcError as error:
             if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 raise InvalidArgument(f"competitor {competitor_id!r} does not exist", field="competitor_id") from None
-            raise _translated(error) from None
+            raise callee_error(error, "the competitor service") from None
         found = response.competitor
         return CompetitorInfo(found.id, found.name, found.default_currency)
 
@@ -106,7 +85,7 @@ class CompetitorUpstream:
                 request, metadata=self._credentials.metadata(principal), timeout=self._long_deadline
             )
         except grpc.aio.AioRpcError as error:
-            raise _translated(error) from None
+            raise callee_error(error, "the competitor service") from None
         if response.errors:
             first = response.errors[0]
             raise InvalidArgument(
@@ -144,4 +123,4 @@ class CompetitorUpstream:
                 request, metadata=self._credentials.metadata(principal), timeout=self._deadline
             )
         except grpc.aio.AioRpcError as error:
-            raise _translated(error) from None
+            raise callee_error(error, "the competitor service") from None

@@ -14,15 +14,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnipricex.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from omnipricex.common.v1 import money_pb2, paging_pb2
 from runtime.auth import AccessTokens, Role
-from runtime.clients import auth_metadata
-from runtime.grpc_server import start_server
-from runtime.testing.auth import RecordingAuditSink, token_authenticator
+from runtime.testing.auth import RecordingAuditSink
+from runtime.testing.grpc import access_tokens, metadata_as, rpc_refusal, serving
 from runtime.timestamps import to_timestamp
 from services.analytics.repository.sqlite import open_sqlite_repositories
 from services.analytics.server import SERVICE_NAMES, build_definition
 from services.analytics.tests.support import DAY_1, ORG_A, ORG_B
-
-SECRET = "test-secret-" + "x" * 40
 
 
 @dataclass
@@ -32,28 +29,15 @@ class Client:
     audit: RecordingAuditSink
 
     def as_(self, role: Role, organization_id: str = ORG_A) -> tuple[tuple[str, str], ...]:
-        issued = self.tokens.issue(user_id=f"usr_{role.name.lower()}", organization_id=organization_id, role=role)
-        return auth_metadata(issued.token)
+        return metadata_as(self.tokens, role, organization_id)
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    tokens = AccessTokens(SECRET, issuer="omnipricex", audience="omnipricex-api", ttl_seconds=300)
-
-    audit = RecordingAuditSink()
+    tokens, audit = access_tokens(), RecordingAuditSink()
     repositories = await open_sqlite_repositories(tmp_path / "analytics.sqlite3")
-    running = await start_server(
-        build_definition(repositories),
-        address="127.0.0.1:0",
-        authenticator=token_authenticator(tokens),
-        audit_sink=audit,
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    try:
+    async with serving(build_definition(repositories), tokens, audit) as channel:
         yield Client(analytics_pb2_grpc.SalesServiceStub(channel), tokens, audit)
-    finally:
-        await channel.close()
-        await running.stop(0)
 
 
 def eur(amount_minor: int) -> money_pb2.Money:
@@ -74,12 +58,6 @@ def order_line(order_id: str = "A-1001", line_no: int = 1, **fields: Any) -> ana
 
 def ingest(lines: list[analytics_pb2.OrderLine]) -> analytics_pb2.IngestOrderLinesRequest:
     return analytics_pb2.IngestOrderLinesRequest(lines=lines)
-
-
-async def status_of(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value.code(), caught.value.details() or ""
 
 
 async def test_the_service_names_its_proto_service() -> None:
@@ -160,28 +138,28 @@ async def test_refused_rows_come_back_in_the_response_and_nothing_is_written(cli
 
 async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> None:
     manager, viewer = client.as_(Role.PRICING_MANAGER), client.as_(Role.VIEWER)
-    code, _ = await status_of(client.sales.ListOrderLines(analytics_pb2.ListOrderLinesRequest()))
+    code, _ = await rpc_refusal(client.sales.ListOrderLines(analytics_pb2.ListOrderLinesRequest()))
     assert code == grpc.StatusCode.UNAUTHENTICATED
-    assert await status_of(client.sales.IngestOrderLines(ingest([order_line()]), metadata=viewer)) == (
+    assert await rpc_refusal(client.sales.IngestOrderLines(ingest([order_line()]), metadata=viewer)) == (
         grpc.StatusCode.PERMISSION_DENIED,
         "this needs the pricing_manager role or higher",
     )
-    assert await status_of(
+    assert await rpc_refusal(
         client.sales.ImportOrderLinesCsv(
             analytics_pb2.ImportOrderLinesCsvRequest(csv=b""), metadata=client.as_(Role.ANALYST)
         )
     ) == (grpc.StatusCode.PERMISSION_DENIED, "this needs the pricing_manager role or higher")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.sales.IngestOrderLines(ingest([order_line(f"A-{i}") for i in range(10_001)]), metadata=manager)
     )
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "lines: at most 10,000 lines per call, got 10,001")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.sales.ImportOrderLinesCsv(
             analytics_pb2.ImportOrderLinesCsvRequest(csv=b'{"lines":[]}'), metadata=manager
         )
     )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "csv")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.sales.ListOrderLines(
             analytics_pb2.ListOrderLinesRequest(page=paging_pb2.PageRequest(page_token="junk")), metadata=viewer
         )
@@ -190,14 +168,14 @@ async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> N
         grpc.StatusCode.INVALID_ARGUMENT,
         "page_token: page_token is not a token this API issued",
     )
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.sales.GetDemandSeries(
             analytics_pb2.GetDemandSeriesRequest(skus=["mug-1"], start_day="2026-03-01", end_day="2028-03-01"),
             metadata=viewer,
         )
     )
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "end_day: at most 731 days per call, got 732")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.sales.ListOrderLines(
             analytics_pb2.ListOrderLinesRequest(
                 filter=analytics_pb2.OrderLineFilter(start_time=to_timestamp(DAY_1), end_time=Timestamp(seconds=0))

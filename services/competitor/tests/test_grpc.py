@@ -16,16 +16,13 @@ from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.competitor.v1 import competitor_pb2 as pb
 from omnipricex.competitor.v1 import competitor_pb2_grpc
 from runtime.auth import AccessTokens, Role
-from runtime.clients import auth_metadata
 from runtime.clock import utcnow
-from runtime.grpc_server import start_server
-from runtime.testing.auth import RecordingAuditSink, token_authenticator
+from runtime.testing.auth import RecordingAuditSink
+from runtime.testing.grpc import access_tokens, metadata_as, rpc_refusal, serving
 from runtime.timestamps import to_timestamp
 from services.competitor.repository.sqlite import open_sqlite_repositories
 from services.competitor.server import SERVICE_NAMES, build_definition
 from services.competitor.tests.support import ORG_A, ORG_B
-
-SECRET = "test-secret-" + "x" * 40
 
 
 @dataclass
@@ -38,24 +35,14 @@ class Client:
     audit: RecordingAuditSink
 
     def as_(self, role: Role, organization_id: str = ORG_A) -> tuple[tuple[str, str], ...]:
-        issued = self.tokens.issue(user_id=f"usr_{role.name.lower()}", organization_id=organization_id, role=role)
-        return auth_metadata(issued.token)
+        return metadata_as(self.tokens, role, organization_id)
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    tokens = AccessTokens(SECRET, issuer="omnipricex", audience="omnipricex-api", ttl_seconds=300)
-
-    audit = RecordingAuditSink()
+    tokens, audit = access_tokens(), RecordingAuditSink()
     repositories = await open_sqlite_repositories(tmp_path / "competitor.sqlite3")
-    running = await start_server(
-        build_definition(repositories),
-        address="127.0.0.1:0",
-        authenticator=token_authenticator(tokens),
-        audit_sink=audit,
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    try:
+    async with serving(build_definition(repositories), tokens, audit) as channel:
         yield Client(
             competitor_pb2_grpc.CompetitorServiceStub(channel),
             competitor_pb2_grpc.OfferServiceStub(channel),
@@ -64,9 +51,6 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
             tokens,
             audit,
         )
-    finally:
-        await channel.close()
-        await running.stop(0)
 
 
 def eur(amount_minor: int) -> money_pb2.Money:
@@ -75,12 +59,6 @@ def eur(amount_minor: int) -> money_pb2.Money:
 
 def minutes_ago(minutes: int) -> Timestamp:
     return to_timestamp((utcnow() - timedelta(minutes=minutes)).replace(microsecond=0))
-
-
-async def status_of(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value.code(), caught.value.details() or ""
 
 
 async def create_competitor(client: Client, name: str = "Shop One") -> pb.Competitor:
@@ -126,7 +104,7 @@ async def test_competitors_over_grpc(client: Client) -> None:
     )
     assert [c.name for c in rest.competitors] == [shop.name]
     await client.competitors.DeleteCompetitor(pb.DeleteCompetitorRequest(id=shop.id), metadata=manager)
-    code, _ = await status_of(client.competitors.GetCompetitor(pb.GetCompetitorRequest(id=shop.id), metadata=manager))
+    code, _ = await rpc_refusal(client.competitors.GetCompetitor(pb.GetCompetitorRequest(id=shop.id), metadata=manager))
     assert code == grpc.StatusCode.NOT_FOUND
     assert [r.action.rsplit("/", 1)[-1] for r in client.audit.records] == [
         "CreateCompetitor",
@@ -139,21 +117,21 @@ async def test_competitors_over_grpc(client: Client) -> None:
 async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> None:
     manager = client.as_(Role.PRICING_MANAGER)
     shop = await create_competitor(client)
-    assert await status_of(
+    assert await rpc_refusal(
         client.competitors.CreateCompetitor(
             pb.CreateCompetitorRequest(competitor=pb.Competitor(name="x")), metadata=client.as_(Role.VIEWER)
         )
     ) == (grpc.StatusCode.PERMISSION_DENIED, "this needs the pricing_manager role or higher")
-    code, _ = await status_of(client.competitors.GetCompetitor(pb.GetCompetitorRequest(id=shop.id)))
+    code, _ = await rpc_refusal(client.competitors.GetCompetitor(pb.GetCompetitorRequest(id=shop.id)))
     assert code == grpc.StatusCode.UNAUTHENTICATED
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.competitors.CreateCompetitor(
             pb.CreateCompetitorRequest(competitor=pb.Competitor(name="Shop ONE", default_currency="EUR")),
             metadata=manager,
         )
     )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.ALREADY_EXISTS, "name")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.competitors.CreateCompetitor(
             pb.CreateCompetitorRequest(
                 competitor=pb.Competitor(name="Gopher", website="gopher://x.example", default_currency="EUR")
@@ -166,11 +144,11 @@ async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> N
         pb.UpsertOffersRequest(offers=[pb.Offer(competitor_id=shop.id, url="https://shop-one.example/a", sku="A")]),
         metadata=manager,
     )
-    code, _ = await status_of(
+    code, _ = await rpc_refusal(
         client.competitors.DeleteCompetitor(pb.DeleteCompetitorRequest(id=shop.id), metadata=manager)
     )
     assert code == grpc.StatusCode.FAILED_PRECONDITION
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.offers.UpsertOffers(
             pb.UpsertOffersRequest(
                 offers=[
@@ -187,7 +165,7 @@ async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> N
     )
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "offers[0].match_method: unknown match method 9")
     other = client.as_(Role.OWNER, ORG_B)
-    code, _ = await status_of(client.competitors.GetCompetitor(pb.GetCompetitorRequest(id=shop.id), metadata=other))
+    code, _ = await rpc_refusal(client.competitors.GetCompetitor(pb.GetCompetitorRequest(id=shop.id), metadata=other))
     assert code == grpc.StatusCode.NOT_FOUND
 
 
@@ -288,7 +266,7 @@ async def test_offers_observations_and_market_prices_over_grpc(client: Client) -
     listed = await client.offers.ListOffers(pb.ListOffersRequest(sku="MUG-1", competitor_id=rival.id), metadata=viewer)
     assert [o.id for o in listed.offers] == [theirs.id]
     await client.offers.DeleteOffer(pb.DeleteOfferRequest(id=theirs.id), metadata=manager)
-    code, _ = await status_of(client.offers.GetOffer(pb.GetOfferRequest(id=theirs.id), metadata=viewer))
+    code, _ = await rpc_refusal(client.offers.GetOffer(pb.GetOfferRequest(id=theirs.id), metadata=viewer))
     assert code == grpc.StatusCode.NOT_FOUND
 
 
@@ -321,7 +299,7 @@ async def test_bulk_refusals_come_back_as_row_errors(client: Client) -> None:
         metadata=manager,
     )
     assert [(e.row, e.field) for e in recorded.errors] == [(0, "offer_id"), (1, "observe_time")]
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.observations.RecordObservations(
             pb.RecordObservationsRequest(
                 observations=[pb.Observation(offer_id=unknown, extraction_method=pb.ExtractionMethod.ValueType(42))]
@@ -333,7 +311,7 @@ async def test_bulk_refusals_come_back_as_row_errors(client: Client) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
         "observations[0].extraction_method: unknown extraction method 42",
     )
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.observations.ImportObservationsCsv(pb.ImportObservationsCsvRequest(csv=b"nonsense\n"), metadata=manager)
     )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "csv")

@@ -15,12 +15,11 @@ from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc, crawl_pb2, crawl_pb2_grpc, review_pb2_grpc
 from omnipricex.competitor.v1 import review_pb2 as pb
 from runtime.auth import AccessTokens, Role
-from runtime.clients import auth_metadata
 from runtime.clock import utcnow
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from runtime.grpc_server import ServiceDefinition, start_server
+from runtime.grpc_server import ServiceDefinition
 from runtime.money import Money
-from runtime.testing.auth import RecordingAuditSink, token_authenticator
+from runtime.testing.grpc import access_tokens, metadata_as, rpc_refusal, serving
 from runtime.timestamps import to_timestamp
 from services.competitor.domain import Competitor, ExtractionMethod, MatchMethod, ReviewItem, ReviewState, SightingDraft
 from services.competitor.ingest import CrawlIngest, IngestRequest, IngestResult
@@ -238,8 +237,6 @@ async def test_a_matched_product_is_rejected_only_once_its_offer_is_gone(setup: 
 
 # --- over gRPC ------------------------------------------------------------------------------------
 
-SECRET = "test-secret-" + "r" * 40
-
 
 @dataclass
 class Client:
@@ -250,13 +247,12 @@ class Client:
     tokens: AccessTokens
 
     def as_(self, role: Role, organization_id: str = ORG_A) -> tuple[tuple[str, str], ...]:
-        issued = self.tokens.issue(user_id=f"usr_{role.name.lower()}", organization_id=organization_id, role=role)
-        return auth_metadata(issued.token)
+        return metadata_as(self.tokens, role, organization_id)
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    tokens = AccessTokens(SECRET, issuer="omnipricex", audience="omnipricex-api", ttl_seconds=300)
+    tokens = access_tokens()
     repositories = await open_sqlite_repositories(tmp_path / "competitor.sqlite3")
     catalog = MemoryCatalog()
     catalog.add(KETTLE, PHONE_128, PHONE_256)
@@ -273,11 +269,7 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
         register=register,
         on_stop=repositories.close,
     )
-    running = await start_server(
-        definition, address="127.0.0.1:0", authenticator=token_authenticator(tokens), audit_sink=RecordingAuditSink()
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    try:
+    async with serving(definition, tokens) as channel:
         yield Client(
             crawl_pb2_grpc.CrawlIngestServiceStub(channel),
             review_pb2_grpc.ReviewServiceStub(channel),
@@ -285,15 +277,6 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
             sink,
             tokens,
         )
-    finally:
-        await channel.close()
-        await running.stop(0)
-
-
-async def status_of(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value.code(), caught.value.details() or ""
 
 
 def page_product(path: str, amount_minor: int | None, **fields: Any) -> crawl_pb2.CrawledProduct:
@@ -371,20 +354,20 @@ async def test_crawled_products_and_the_review_queue_over_grpc(client: Client) -
         metadata=analyst,
     )
     assert [(error.row, error.field) for error in refused.errors] == [(0, "quarantine_reason")]
-    assert await status_of(
+    assert await rpc_refusal(
         client.review.ConfirmReviewItem(pb.ConfirmReviewItemRequest(id=item.id, sku="PHONE-256"), metadata=viewer)
     ) == (grpc.StatusCode.PERMISSION_DENIED, "this needs the analyst role or higher")
-    code, _ = await status_of(client.review.GetReviewItem(pb.GetReviewItemRequest(id="rvw_x"), metadata=viewer))
+    code, _ = await rpc_refusal(client.review.GetReviewItem(pb.GetReviewItemRequest(id="rvw_x"), metadata=viewer))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    code, _ = await status_of(
+    code, _ = await rpc_refusal(
         client.review.GetReviewItem(pb.GetReviewItemRequest(id=item.id), metadata=client.as_(Role.VIEWER, ORG_B))
     )
     assert code == grpc.StatusCode.NOT_FOUND
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.review.ListReviewItems(pb.ListReviewItemsRequest(state=pb.ReviewState.ValueType(9)), metadata=viewer)
     )
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "state: unknown review state 9")
-    code, _ = await status_of(
+    code, _ = await rpc_refusal(
         client.ingest.IngestCrawledProducts(
             crawl_pb2.IngestCrawledProductsRequest(
                 competitor_id=shop_id,
@@ -394,7 +377,7 @@ async def test_crawled_products_and_the_review_queue_over_grpc(client: Client) -
         )
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    code, _ = await status_of(
+    code, _ = await rpc_refusal(
         client.ingest.IngestCrawledProducts(
             crawl_pb2.IngestCrawledProductsRequest(competitor_id=shop_id), metadata=viewer
         )

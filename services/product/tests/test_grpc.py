@@ -13,14 +13,11 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from omnipricex.common.v1 import money_pb2, paging_pb2
 from omnipricex.product.v1 import product_pb2, product_pb2_grpc
 from runtime.auth import AccessTokens, Role
-from runtime.clients import auth_metadata
-from runtime.grpc_server import start_server
-from runtime.testing.auth import RecordingAuditSink, token_authenticator
+from runtime.testing.auth import RecordingAuditSink
+from runtime.testing.grpc import access_tokens, metadata_as, rpc_refusal, serving
 from services.product.repository.sqlite import open_sqlite_repositories
 from services.product.server import SERVICE_NAMES, build_definition
 from services.product.tests.support import ORG_A, ORG_B
-
-SECRET = "test-secret-" + "x" * 40
 
 
 @dataclass
@@ -31,33 +28,17 @@ class Client:
     audit: RecordingAuditSink
 
     def as_(self, role: Role, organization_id: str = ORG_A) -> tuple[tuple[str, str], ...]:
-        issued = self.tokens.issue(user_id=f"usr_{role.name.lower()}", organization_id=organization_id, role=role)
-        return auth_metadata(issued.token)
+        return metadata_as(self.tokens, role, organization_id)
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    tokens = AccessTokens(SECRET, issuer="omnipricex", audience="omnipricex-api", ttl_seconds=300)
-
-    audit = RecordingAuditSink()
+    tokens, audit = access_tokens(), RecordingAuditSink()
     repositories = await open_sqlite_repositories(tmp_path / "product.sqlite3")
-    running = await start_server(
-        build_definition(repositories),
-        address="127.0.0.1:0",
-        authenticator=token_authenticator(tokens),
-        audit_sink=audit,
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    try:
+    async with serving(build_definition(repositories), tokens, audit) as channel:
         yield Client(
-            product_pb2_grpc.ProductServiceStub(channel),
-            product_pb2_grpc.CategoryServiceStub(channel),
-            tokens,
-            audit,
+            product_pb2_grpc.ProductServiceStub(channel), product_pb2_grpc.CategoryServiceStub(channel), tokens, audit
         )
-    finally:
-        await channel.close()
-        await running.stop(0)
 
 
 def eur(amount_minor: int) -> money_pb2.Money:
@@ -75,12 +56,6 @@ def message(sku: str, **fields: object) -> product_pb2.Product:
     }
     values.update(fields)
     return product_pb2.Product(sku=sku, **values)  # type: ignore[arg-type]
-
-
-async def status_of(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value.code(), caught.value.details() or ""
 
 
 async def test_the_service_names_its_proto_services() -> None:
@@ -145,22 +120,22 @@ async def test_create_get_update_archive_over_grpc(client: Client) -> None:
 
 async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> None:
     manager = client.as_(Role.PRICING_MANAGER)
-    assert await status_of(
+    assert await rpc_refusal(
         client.products.GetProduct(product_pb2.GetProductRequest(sku="does-not-exist"), metadata=manager)
     ) == (grpc.StatusCode.NOT_FOUND, "sku: product 'does-not-exist' does not exist")
-    code, details = await status_of(client.products.GetProduct(product_pb2.GetProductRequest(sku="x")))
+    code, details = await rpc_refusal(client.products.GetProduct(product_pb2.GetProductRequest(sku="x")))
     assert code == grpc.StatusCode.UNAUTHENTICATED
-    assert await status_of(
+    assert await rpc_refusal(
         client.products.CreateProduct(
             product_pb2.CreateProductRequest(product=message("v-1")), metadata=client.as_(Role.VIEWER)
         )
     ) == (grpc.StatusCode.PERMISSION_DENIED, "this needs the pricing_manager role or higher")
-    assert await status_of(
+    assert await rpc_refusal(
         client.products.CreateProduct(
             product_pb2.CreateProductRequest(product=message("n-1", price=eur(-100))), metadata=manager
         )
     ) == (grpc.StatusCode.INVALID_ARGUMENT, "price: price must not be negative")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.products.CreateProduct(
             product_pb2.CreateProductRequest(
                 product=message("n-1", price=money_pb2.Money(amount_minor=100, currency="EURO"), cost=None)
@@ -169,7 +144,7 @@ async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> N
         )
     )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "price.currency")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.products.CreateProduct(
             product_pb2.CreateProductRequest(product=message("n-1", title="x" * 1_048_576)), metadata=manager
         )
@@ -179,18 +154,18 @@ async def test_errors_arrive_as_status_codes_with_the_field(client: Client) -> N
         "title: title must be at most 500 characters, got 1048576",
     )
     await client.products.CreateProduct(product_pb2.CreateProductRequest(product=message("dup-1")), metadata=manager)
-    code, _ = await status_of(
+    code, _ = await rpc_refusal(
         client.products.CreateProduct(product_pb2.CreateProductRequest(product=message("dup-1")), metadata=manager)
     )
     assert code == grpc.StatusCode.ALREADY_EXISTS
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.products.UpdateProduct(
             product_pb2.UpdateProductRequest(product=message("dup-1"), update_mask=FieldMask(paths=["sku"])),
             metadata=manager,
         )
     )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "update_mask")
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.products.CreateProduct(
             product_pb2.CreateProductRequest(product=message("st-1", status=9)),
             metadata=manager,
@@ -204,7 +179,7 @@ async def test_another_organisation_gets_not_found(client: Client) -> None:
         product_pb2.CreateProductRequest(product=message("mine-1")), metadata=client.as_(Role.PRICING_MANAGER)
     )
     other = client.as_(Role.OWNER, ORG_B)
-    code, _ = await status_of(client.products.GetProduct(product_pb2.GetProductRequest(sku="mine-1"), metadata=other))
+    code, _ = await rpc_refusal(client.products.GetProduct(product_pb2.GetProductRequest(sku="mine-1"), metadata=other))
     assert code == grpc.StatusCode.NOT_FOUND
     listed = await client.products.ListProducts(product_pb2.ListProductsRequest(), metadata=other)
     assert list(listed.products) == []
@@ -253,7 +228,7 @@ async def test_bulk_upsert_list_and_csv_over_grpc(client: Client) -> None:
         product_pb2.ImportProductsCsvRequest(csv=exported.csv, reason="round trip"), metadata=manager
     )
     assert (imported.created, imported.updated, imported.unchanged) == (0, 0, 120)
-    code, details = await status_of(
+    code, details = await rpc_refusal(
         client.products.ImportProductsCsv(product_pb2.ImportProductsCsvRequest(csv=b"\xff\xfe"), metadata=manager)
     )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "csv")
@@ -282,7 +257,7 @@ async def test_categories_over_grpc(client: Client) -> None:
         product_pb2.ListCategoriesRequest(), metadata=client.as_(Role.VIEWER)
     )
     assert [c.id for c in listed.categories] == [home.category.id, "kitchen"]
-    code, _ = await status_of(
+    code, _ = await rpc_refusal(
         client.categories.DeleteCategory(product_pb2.DeleteCategoryRequest(id=home.category.id), metadata=manager)
     )
     assert code == grpc.StatusCode.FAILED_PRECONDITION

@@ -14,9 +14,8 @@ from omnipricex.common.v1 import paging_pb2
 from omnipricex.competitor.v1 import alerts_pb2 as pb
 from omnipricex.competitor.v1 import alerts_pb2_grpc
 from runtime.auth import AccessTokens, Role
-from runtime.clients import auth_metadata
-from runtime.grpc_server import ServiceDefinition, start_server
-from runtime.testing.auth import RecordingAuditSink, token_authenticator
+from runtime.grpc_server import ServiceDefinition
+from runtime.testing.grpc import access_tokens, metadata_as, rpc_refusal, serving
 from services.competitor.alerts.repository.sqlite import open_sqlite_alert_store
 from services.competitor.alerts.tests.support import (
     SHOP,
@@ -30,7 +29,6 @@ from services.competitor.alerts.tests.support import (
 from services.competitor.alerts.wiring import ALERT_SERVICE_NAMES, Alerting, build_alerting
 from services.competitor.tests.support import ORG_A, ORG_B
 
-SECRET = "test-secret-" + "x" * 40
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -43,13 +41,12 @@ class Client:
     tokens: AccessTokens
 
     def as_(self, role: Role, organization_id: str = ORG_A) -> tuple[tuple[str, str], ...]:
-        issued = self.tokens.issue(user_id=f"usr_{role.name.lower()}", organization_id=organization_id, role=role)
-        return auth_metadata(issued.token)
+        return metadata_as(self.tokens, role, organization_id)
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
-    tokens = AccessTokens(SECRET, issuer="omnipricex", audience="omnipricex-api", ttl_seconds=300)
+    tokens = access_tokens()
     store = await open_sqlite_alert_store(tmp_path / "competitor.sqlite3")
     alerting = build_alerting(
         store,
@@ -61,11 +58,7 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
     definition = ServiceDefinition(
         name="competitor", service_names=ALERT_SERVICE_NAMES, register=alerting.register, on_stop=alerting.stop
     )
-    running = await start_server(
-        definition, address="127.0.0.1:0", authenticator=token_authenticator(tokens), audit_sink=RecordingAuditSink()
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    try:
+    async with serving(definition, tokens) as channel:
         yield Client(
             alerts_pb2_grpc.AlertRuleServiceStub(channel),
             alerts_pb2_grpc.AlertServiceStub(channel),
@@ -73,15 +66,6 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
             alerting,
             tokens,
         )
-    finally:
-        await channel.close()
-        await running.stop(0)
-
-
-async def refused(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await call  # type: ignore[misc]
-    return error.value.code(), error.value.details() or ""
 
 
 async def test_rules_over_grpc(client: Client) -> None:
@@ -89,7 +73,7 @@ async def test_rules_over_grpc(client: Client) -> None:
     undercut = pb.AlertRule(
         name="Undercut by 10 %", kind=pb.ALERT_KIND_UNDERCUT, threshold_percent="10", competitor_ids=[SHOP]
     )
-    code, _ = await refused(client.rules.CreateAlertRule(pb.CreateAlertRuleRequest(rule=undercut), metadata=viewer))
+    code, _ = await rpc_refusal(client.rules.CreateAlertRule(pb.CreateAlertRuleRequest(rule=undercut), metadata=viewer))
     assert code is grpc.StatusCode.PERMISSION_DENIED
     created = (await client.rules.CreateAlertRule(pb.CreateAlertRuleRequest(rule=undercut), metadata=analyst)).rule
     assert (created.threshold_percent, created.hysteresis_percent, created.dedup_window_seconds) == ("10", "1", 21600)
@@ -97,10 +81,12 @@ async def test_rules_over_grpc(client: Client) -> None:
     assert created.id.startswith("rul_")
 
     wrong = pb.AlertRule(name="x", kind=pb.ALERT_KIND_UNDERCUT, threshold_percent="150")
-    code, details = await refused(client.rules.CreateAlertRule(pb.CreateAlertRuleRequest(rule=wrong), metadata=analyst))
+    code, details = await rpc_refusal(
+        client.rules.CreateAlertRule(pb.CreateAlertRuleRequest(rule=wrong), metadata=analyst)
+    )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "threshold_percent")
     unknown = pb.AlertRule(name="x", kind=pb.ALERT_KIND_STOCK_CHANGE, competitor_ids=["cmp_" + "9" * 26])
-    code, details = await refused(
+    code, details = await rpc_refusal(
         client.rules.CreateAlertRule(pb.CreateAlertRuleRequest(rule=unknown), metadata=analyst)
     )
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "competitor_ids")
@@ -127,7 +113,7 @@ async def test_rules_over_grpc(client: Client) -> None:
         )
     ).rule
     assert (updated.threshold_percent, updated.hysteresis_percent, updated.name) == ("20", "5", created.name)
-    code, _ = await refused(
+    code, _ = await rpc_refusal(
         client.rules.UpdateAlertRule(
             pb.UpdateAlertRuleRequest(rule=patch, update_mask=FieldMask(paths=["kind"])), metadata=analyst
         )
@@ -135,12 +121,12 @@ async def test_rules_over_grpc(client: Client) -> None:
     assert code is grpc.StatusCode.INVALID_ARGUMENT
 
     other_org = client.as_(Role.OWNER, ORG_B)
-    code, _ = await refused(client.rules.GetAlertRule(pb.GetAlertRuleRequest(id=created.id), metadata=other_org))
+    code, _ = await rpc_refusal(client.rules.GetAlertRule(pb.GetAlertRuleRequest(id=created.id), metadata=other_org))
     assert code is grpc.StatusCode.NOT_FOUND
     await client.rules.DeleteAlertRule(pb.DeleteAlertRuleRequest(id=created.id), metadata=analyst)
-    code, _ = await refused(client.rules.GetAlertRule(pb.GetAlertRuleRequest(id=created.id), metadata=viewer))
+    code, _ = await rpc_refusal(client.rules.GetAlertRule(pb.GetAlertRuleRequest(id=created.id), metadata=viewer))
     assert code is grpc.StatusCode.NOT_FOUND
-    code, _ = await refused(client.rules.GetAlertRule(pb.GetAlertRuleRequest(id="nonsense"), metadata=viewer))
+    code, _ = await rpc_refusal(client.rules.GetAlertRule(pb.GetAlertRuleRequest(id="nonsense"), metadata=viewer))
     assert code is grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -171,7 +157,7 @@ async def test_alerts_over_grpc(client: Client) -> None:
     assert [alert.id for alert in by_kind.alerts] == [broken.id]
     got = await client.alerts.GetAlert(pb.GetAlertRequest(id=undercut.id), metadata=viewer)
     assert got.alert == undercut
-    code, _ = await refused(client.alerts.ListAlerts(pb.ListAlertsRequest(state=99), metadata=viewer))  # type: ignore[arg-type]
+    code, _ = await rpc_refusal(client.alerts.ListAlerts(pb.ListAlertsRequest(state=99), metadata=viewer))  # type: ignore[arg-type]
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     elsewhere = await client.alerts.ListAlerts(pb.ListAlertsRequest(), metadata=client.as_(Role.OWNER, ORG_B))
     assert list(elsewhere.alerts) == []
@@ -180,7 +166,7 @@ async def test_alerts_over_grpc(client: Client) -> None:
 async def test_webhooks_over_grpc(client: Client) -> None:
     manager, analyst = client.as_(Role.PRICING_MANAGER), client.as_(Role.ANALYST)
     hook = pb.Webhook(url="https://hooks.example/in", description="Slack bridge", alert_kinds=[pb.ALERT_KIND_UNDERCUT])
-    code, _ = await refused(client.webhooks.CreateWebhook(pb.CreateWebhookRequest(webhook=hook), metadata=analyst))
+    code, _ = await rpc_refusal(client.webhooks.CreateWebhook(pb.CreateWebhookRequest(webhook=hook), metadata=analyst))
     assert code is grpc.StatusCode.PERMISSION_DENIED
     created = await client.webhooks.CreateWebhook(pb.CreateWebhookRequest(webhook=hook), metadata=manager)
     assert created.secret.startswith("whsec_")
@@ -190,7 +176,7 @@ async def test_webhooks_over_grpc(client: Client) -> None:
     assert created.secret not in str(got)
 
     private = pb.Webhook(url="http://192.168.1.10/hook")
-    code, details = await refused(
+    code, details = await rpc_refusal(
         client.webhooks.CreateWebhook(pb.CreateWebhookRequest(webhook=private), metadata=manager)
     )
     assert code is grpc.StatusCode.INVALID_ARGUMENT
@@ -214,7 +200,7 @@ async def test_webhooks_over_grpc(client: Client) -> None:
     listed = await client.webhooks.ListWebhooks(pb.ListWebhooksRequest(), metadata=manager)
     assert [webhook.id for webhook in listed.webhooks] == [created.webhook.id]
     await client.webhooks.DeleteWebhook(pb.DeleteWebhookRequest(id=created.webhook.id), metadata=manager)
-    code, _ = await refused(
+    code, _ = await rpc_refusal(
         client.webhooks.ListWebhookDeliveries(
             pb.ListWebhookDeliveriesRequest(webhook_id=created.webhook.id), metadata=manager
         )
