@@ -351,6 +351,40 @@ def test_a_javascript_shop_is_read_through_the_browser(
         assert Decimal(newest["price"]) * 100 == truth[offer["url"]]["price_minor"]
 
 
+def test_a_failing_shop_opens_the_breaker_and_pauses_its_source_until_resumed(
+    http: httpx.Client, mesh: Mesh, shops: RunningShops, catalog_loaded: None
+) -> None:
+    competitor_id, presets = competitor_of(http, shops, "lindner")
+    source = create_source(http, competitor_id, presets[-1])
+    shops["lindner"].set_outage(503)
+    try:
+        unreachable = crawl(http, mesh, source["id"])
+    finally:
+        shops["lindner"].set_outage(None)
+    # robots.txt answering 5xx: nothing is fetched from the host, and the crawl says why.
+    assert (unreachable["state"], unreachable["finish_reason"]) == ("failed", "robots_unavailable"), unreachable
+    assert unreachable["progress"]["pages_fetched"] == 0
+    assert "robots.txt" in unreachable["detail"]
+
+    shops["lindner"].set_outage(503, spare_robots=True)
+    try:
+        job = crawl(http, mesh, source["id"])
+    finally:
+        shops["lindner"].set_outage(None)
+    assert (job["state"], job["finish_reason"]) == ("failed", "circuit_open"), job
+    assert "503" in job["detail"]
+    paused = http.get(f"/v1/crawl-sources/{source['id']}").json()
+    assert paused["paused"] is True
+    assert "503" in paused["pause_reason"]
+    refused = http.post(f"/v1/crawl-sources/{source['id']}/crawls")
+    assert refused.status_code == 400, refused.text
+    assert "paused" in refused.json()["detail"]
+    resumed = http.post(f"/v1/crawl-sources/{source['id']}:resume")
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["paused"] is False
+    assert crawl(http, mesh, source["id"])["state"] == "succeeded"
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():

@@ -93,8 +93,10 @@ class Shop:
         self._bucket_seconds = bucket_seconds
         self.ticks = 0
         self.layout = 1
-        # When set, every page (robots.txt included) answers this status; robots.txt alone with robots_status.
+        # When set, every page answers this status (robots.txt too, unless the outage spares it, as a shop
+        # whose robots.txt comes from a CDN while its pages fail); robots.txt alone with robots_status.
         self.outage_status: int | None = None
+        self.outage_spares_robots = False
         self.robots_status: int | None = None
         self.requests = 0
         self.hits: Counter[str] = Counter()
@@ -178,8 +180,9 @@ class Shop:
             raise ValueError(f"layout version must be one of {LAYOUTS}, got {version}")
         self.layout = version
 
-    def set_outage(self, status: int | None) -> None:
+    def set_outage(self, status: int | None, *, spare_robots: bool = False) -> None:
         self.outage_status = _error_status(status)
+        self.outage_spares_robots = spare_robots
 
     def set_robots_status(self, status: int | None) -> None:
         self.robots_status = _error_status(status)
@@ -187,6 +190,7 @@ class Shop:
     def reset(self) -> None:
         """Back to the clock's bucket, layout 1, no outage; request counts cleared."""
         self.ticks, self.layout, self.outage_status, self.robots_status = 0, 1, None, None
+        self.outage_spares_robots = False
         self.requests = 0
         self.hits.clear()
 
@@ -227,7 +231,7 @@ class Shop:
             self.hits[path] += 1
         if method not in ("GET", "HEAD"):
             return METHOD_NOT_ALLOWED
-        if self.outage_status is not None:
+        if self.outage_status is not None and not (path == "/robots.txt" and self.outage_spares_robots):
             return _plain(self.outage_status, "Service unavailable")
         if path == "/robots.txt" and self.robots_status is not None:
             return _plain(self.robots_status, "Error")

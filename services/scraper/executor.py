@@ -94,6 +94,7 @@ class _Run:
     baseline: health.SourceBaseline
     state: health.HealthState
     tally: health.JobTally
+    last_failure: str = ""
 
 
 class CrawlExecutor:
@@ -246,6 +247,9 @@ class CrawlExecutor:
             return False
         source = run.source
         products = [record for record in records if record.outcome is PageOutcome.PRODUCT]
+        failures = [record for record in records if record.outcome is PageOutcome.FAILED]
+        if failures:
+            run.last_failure = f"{failures[-1].url}: {failures[-1].error}"
         memories = await self._repositories.health.memories(source.id, [record.url for record in products])
         assessment = health.assess(
             products,
@@ -352,13 +356,18 @@ class CrawlExecutor:
         now = self._clock()
         if summary is None:
             return await self._finish(run.job, JobState.FAILED, "error", "the crawl process ended without a summary")
-        if summary.finish_reason == "circuit_open":
-            paused = await self._update_source(
-                run.source, lambda source: tripped(source, reason=summary.detail, now=now)
+        progress = current.progress
+        if summary.finish_reason == "circuit_open" or (progress.pages_fetched == 0 and progress.pages_failed > 0):
+            # A crawl that could fetch nothing at all failed as surely as one whose breaker opened.
+            reason = (
+                summary.detail
+                if summary.finish_reason == "circuit_open"
+                else (f"no page could be fetched ({progress.pages_failed} failed; last: {run.last_failure})")
             )
+            paused = await self._update_source(run.source, lambda source: tripped(source, reason=reason, now=now))
             until = paused.paused_until.isoformat() if paused.paused_until else "further notice"
             return await self._finish(
-                run.job, JobState.FAILED, summary.finish_reason, f"{summary.detail}; the source is paused until {until}"
+                run.job, JobState.FAILED, "circuit_open", f"{reason}; the source is paused until {until}"
             )
         if summary.finish_reason in ("error", "robots_unavailable"):
             return await self._finish(run.job, JobState.FAILED, summary.finish_reason, summary.detail)
