@@ -80,8 +80,9 @@ async def test_sources_are_created_read_listed_patched_and_deleted(mesh: Mesh, c
     }
     assert (created["schedule_interval_minutes"], created["max_pages"]) == (60, 50)
     assert (created["health"], created["health_reason"], created["paused"]) == ("unknown", None, False)
-    first_slot = datetime.fromisoformat(created["create_time"]) + timedelta(minutes=60)
-    assert datetime.fromisoformat(created["next_crawl_time"]) == first_slot
+    created_at = datetime.fromisoformat(created["create_time"])
+    first_slot = datetime.fromisoformat(created["next_crawl_time"])
+    assert created_at + timedelta(minutes=60) <= first_slot < created_at + timedelta(minutes=90)
     assert created["last_crawl_time"] is None
     sitemap = await create_source(
         mesh, client, source_body(rival, "Alpha sitemap", kind="sitemap", start_urls=["https://rival.example/s.xml"])

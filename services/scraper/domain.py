@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -206,8 +207,13 @@ def validated_source(draft: SourceDraft) -> SourceDraft:
 
 
 def first_crawl_time(draft: SourceDraft, now: datetime) -> datetime | None:
-    """One interval from now: a new source's first crawl is started by hand or waits for its slot."""
-    return now + timedelta(minutes=draft.schedule_interval_minutes) if draft.schedule_interval_minutes else None
+    """A new source's first scheduled crawl: one to one and a half intervals from now (a crawl can be started
+    by hand before), spread by its name so that sources created together do not all crawl at the same moment."""
+    if not draft.schedule_interval_minutes:
+        return None
+    interval = timedelta(minutes=draft.schedule_interval_minutes)
+    spread = zlib.crc32(name_key(draft.name).encode()) % 1000 / 2000
+    return now + interval * (1 + spread)
 
 
 def tripped(source: Source, *, reason: str, now: datetime) -> Source:

@@ -300,7 +300,8 @@ async def test_sources_need_an_analyst_to_change_and_a_viewer_to_read(sources: S
 
 async def test_update_keeps_what_the_mask_does_not_name(sources: Sources, clock: Clock) -> None:
     created = await sources.create(principal(), draft(schedule_interval_minutes=60))
-    assert created.next_crawl_time == START + timedelta(minutes=60)
+    assert created.next_crawl_time is not None
+    assert START + timedelta(minutes=60) <= created.next_crawl_time < START + timedelta(minutes=90)
     clock.now = START + timedelta(minutes=1)
     updated = await sources.update(principal(), created.id, draft(name="New name", max_pages=5), ["name"])
     assert (updated.name, updated.max_pages, updated.revision) == ("New name", created.max_pages, 2)
@@ -359,8 +360,13 @@ async def test_schedule_starts_due_crawls_once_and_skips_missed_slots(
     assert await schedule.dispatch_due() == 0
     stored = await sqlite_repositories.sources.get(ORG, created.id)
     assert stored is not None
-    assert stored.next_crawl_time == START + timedelta(hours=6)
-    clock.now = START + timedelta(hours=6)
+    first_slot = created.next_crawl_time
+    assert first_slot is not None
+    assert stored.next_crawl_time is not None
+    # Missed slots are skipped: the next one is the first slot after now, on the source's own rhythm.
+    assert stored.next_crawl_time > clock.now >= stored.next_crawl_time - timedelta(hours=1)
+    assert (stored.next_crawl_time - first_slot) % timedelta(hours=1) == timedelta(0)
+    clock.now = stored.next_crawl_time
     assert await schedule.dispatch_due() == 0  # the previous crawl is still queued: this slot is skipped
     jobs = await crawls.list_jobs(principal(), source_id=created.id, page_size_requested=0, page_token="")
     assert [found.trigger for found in jobs.items] == [Trigger.SCHEDULE]
