@@ -6,6 +6,7 @@ import grpc
 
 from omnipricex.competitor.v1 import competitor_pb2, competitor_pb2_grpc
 from runtime.clients import open_channel
+from runtime.gc_tuning import tune_for_batches
 from runtime.grpc_server import ServiceDefinition, serve
 from runtime.identity_client import RemoteAuditSink, remote_authenticator
 from runtime.logging import configure_logging
@@ -85,6 +86,7 @@ async def main() -> None:
         competitors=repositories.competitors,
         allow_hosts=settings.fetch_allow_hosts,
     )
+    tune_for_batches()
     try:
         await serve(
             build_definition(repositories, catalog=catalog, alerting=alerting),

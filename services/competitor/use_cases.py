@@ -352,7 +352,7 @@ class ObservationLog:
             raise InvalidArgument(
                 f"at most {MAX_BULK_ROWS:,} observations per call, got {len(drafts):,}", field="observations"
             )
-        return await self._record(principal, list(enumerate(drafts)), [], {}, source="RecordObservations")
+        return await self._record(principal, enumerate(drafts), [], {}, source="RecordObservations")
 
     async def record_for(
         self,
@@ -439,7 +439,7 @@ class ObservationLog:
     async def _record(
         self,
         principal: Principal,
-        rows: Sequence[tuple[int, ObservationDraft]],
+        rows: Iterable[tuple[int, ObservationDraft]],
         unreadable: Sequence[RowError],
         key_texts: Mapping[int, str],
         *,
@@ -455,13 +455,14 @@ class ObservationLog:
             try:
                 domain.validate_offer_id(draft.offer_id, field="offer_id")
                 moment = domain.validate_observe_time(draft.observe_time, now=now)
-                if (draft.offer_id, moment) in first_row:
+                key = (draft.offer_id, moment)
+                first = first_row.get(key)
+                if first is not None:
                     raise InvalidArgument(
-                        "this offer and observe_time appear more than once in this batch "
-                        f"(first at row {first_row[draft.offer_id, moment]})",
+                        f"this offer and observe_time appear more than once in this batch (first at row {first})",
                         field="observe_time",
                     )
-                first_row[draft.offer_id, moment] = index
+                first_row[key] = index
             except DomainError as error:
                 errors.append(RowError(index, key_texts.get(index) or _draft_key(draft), error.field, error.message))
                 continue

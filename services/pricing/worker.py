@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
+from runtime.gc_tuning import tune_for_batches
 from runtime.jobs.worker import run_beat, run_worker
 from services.pricing.tasks import QUEUE, app
 
 
 def main(argv: list[str]) -> None:
-    # A run holds a large, long-lived heap (the scope's products, market and arrays): full collections
-    # over it dominated allocation-heavy phases, so start-up objects are frozen and collections are rarer.
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
+    tune_for_batches()
     if argv[1:] == ["beat"]:
         run_beat(app)
     elif len(argv) == 1:

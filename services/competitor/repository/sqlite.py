@@ -730,30 +730,45 @@ def _observation(row: Sequence[Any]) -> Observation:
 
 
 def _track(row: Sequence[Any]) -> Track:
+    # A batch reads thousands of tracks. Their times and prices mostly repeat within the row (a run seen once
+    # starts and ends at one moment; the usable price is the run's): equal ones share one immutable object.
     run = None
     if row[2] is not None:
         first = Observation(
-            offer_id=row[0],
-            observe_time=_time(row[2]),
-            price=Money(row[4], row[3]),
-            in_stock=bool(row[5]),
-            extraction_method=_EXTRACTION_METHODS[row[6]],
-            confidence=row[7],
-            quarantined=bool(row[8]),
-            quarantine_reason=row[9],
+            row[0],
+            _time(row[2]),
+            Money(row[4], row[3]),
+            bool(row[5]),
+            _EXTRACTION_METHODS[row[6]],
+            row[7],
+            bool(row[8]),
+            row[9],
         )
-        run = Run(first, _time(row[10]))
-    usable = None if row[11] is None else UsablePrice(Money(row[12], row[11]), bool(row[13]), _time(row[14]))
-    return Track(offer_id=row[0], competitor_id=row[1], run=run, usable=usable, revision=row[15])
+        run = Run(first, first.observe_time if row[10] == row[2] else _time(row[10]))
+    usable = None
+    if row[11] is not None:
+        if run is not None and row[12] == row[4] and row[11] == row[3]:
+            price = run.first.price
+        else:
+            price = Money(row[12], row[11])
+        seen_time = run.last_seen if run is not None and row[14] == row[10] else _time(row[14])
+        usable = UsablePrice(price, bool(row[13]), seen_time)
+    return Track(row[0], row[1], run, usable, row[15])
 
 
 def _track_update(organization_id: str, change: TrackChange) -> tuple[Any, ...]:
     after = change.after
-    run_columns: tuple[Any, ...] = (None,) * 9
-    if after.run is not None:
-        first = after.run.first
+    run, usable = after.run, after.usable
+    # A track's times are mostly one moment (a run seen once, its price still the usable one): converted once.
+    last_seen = None
+    if run is None:
+        run_columns: tuple[Any, ...] = (None,) * 9
+    else:
+        first = run.first
+        start = _ms(first.observe_time)
+        last_seen = start if run.last_seen == first.observe_time else _ms(run.last_seen)
         run_columns = (
-            _ms(first.observe_time),
+            start,
             first.price.currency,
             first.price.amount_minor,
             first.in_stock,
@@ -761,12 +776,13 @@ def _track_update(organization_id: str, change: TrackChange) -> tuple[Any, ...]:
             first.confidence,
             first.quarantined,
             first.quarantine_reason,
-            _ms(after.run.last_seen),
+            last_seen,
         )
-    usable = after.usable
-    usable_columns: tuple[Any, ...] = (None,) * 4
-    if usable is not None:
-        usable_columns = (usable.price.currency, usable.price.amount_minor, usable.in_stock, _ms(usable.seen_time))
+    if usable is None:
+        usable_columns: tuple[Any, ...] = (None,) * 4
+    else:
+        seen = last_seen if run is not None and usable.seen_time == run.last_seen else _ms(usable.seen_time)
+        usable_columns = (usable.price.currency, usable.price.amount_minor, usable.in_stock, seen)
     return (*run_columns, *usable_columns, after.revision, organization_id, after.offer_id, change.before.revision)
 
 
@@ -779,12 +795,17 @@ def _touch(organization_id: str, change: TrackChange) -> tuple[Any, ...] | None:
     if new is None:
         if old is not None:
             return None
-        seen = None
     elif old is None or new.price != old.price or new.in_stock != old.in_stock:
         return None
+    last_seen = _ms(after.run.last_seen)
+    if new is None:
+        seen = None
+    elif new.seen_time == after.run.last_seen:
+        # Mostly the sighting that moved the run moved the usable price too.
+        seen = last_seen
     else:
         seen = _ms(new.seen_time)
-    return (_ms(after.run.last_seen), seen, after.revision, organization_id, after.offer_id, before.revision)
+    return (last_seen, seen, after.revision, organization_id, after.offer_id, before.revision)
 
 
 def _market_entry(row: Sequence[Any]) -> MarketEntry:
