@@ -332,6 +332,13 @@ def test_a_layout_change_flags_the_source_broken_and_quarantines_what_it_read(
     assert quarantined_seen > 0
     assert by_sku
 
+    # The team accepts the redesigned pages: the source learns them afresh and its alert is resolved.
+    reset = http.post(f"/v1/crawl-sources/{source['id']}:reset-health")
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["health"] == "unknown"
+    after_reset = all_items(http, "/v1/alerts", kind="extraction_broken")
+    assert all(alert["state"] == "resolved" for alert in after_reset if alert["source_id"] == source["id"])
+
 
 def test_a_javascript_shop_is_read_through_the_browser(
     http: httpx.Client, mesh: Mesh, shops: RunningShops, catalog_loaded: None

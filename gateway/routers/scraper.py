@@ -136,6 +136,22 @@ async def resume_source(source_id: SourceId, caller: Analyst) -> Response:
     return JsonResponse(source_json(response.source))
 
 
+@router.post(
+    "/crawl-sources/{source_id}:reset-health",
+    response_model=Source,
+    responses=problems(404),
+    summary="Accept a source's pages as they are now, clearing its broken flag (analyst)",
+    description="After a shop's redesign or a real change of currency: forgets the extraction baseline and page "
+    "memory the health checks learned, sets health to unknown until the next crawl, and resolves the source's "
+    "extraction_broken alert. Observations already quarantined stay quarantined.",
+)
+async def reset_source_health(source_id: SourceId, caller: Analyst) -> Response:
+    response = await caller.stubs.sources.ResetSourceHealth(
+        pb.ResetSourceHealthRequest(source_id=source_id), metadata=caller.metadata, timeout=caller.deadline
+    )
+    return JsonResponse(source_json(response.source))
+
+
 # --- crawl jobs -----------------------------------------------------------------------------------
 
 

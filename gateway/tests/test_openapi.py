@@ -80,6 +80,7 @@ EXPECTED_ROUTES = {
     ("patch", "/v1/crawl-sources/{source_id}"),
     ("delete", "/v1/crawl-sources/{source_id}"),
     ("post", "/v1/crawl-sources/{source_id}:resume"),
+    ("post", "/v1/crawl-sources/{source_id}:reset-health"),
     ("post", "/v1/crawl-sources/{source_id}/crawls"),
     ("get", "/v1/crawl-jobs"),
     ("get", "/v1/crawl-jobs/{job_id}"),

@@ -337,6 +337,6 @@ def test_every_field_of_the_contract_is_in_the_json() -> None:
 def test_every_route_names_the_role_it_needs() -> None:
     routes = [route for route in scraper_routes.router.routes if isinstance(route, APIRoute)]
 
-    assert len(routes) == 10
+    assert len(routes) == 11
     for route in routes:
         assert re.search(r"\((viewer|analyst)\)$", route.summary or ""), route.path

@@ -162,6 +162,12 @@ class SourceServicer(scraper_pb2_grpc.SourceServiceServicer):
         source = await self._sources.resume(current_principal(), request.source_id)
         return scraper_pb2.ResumeSourceResponse(source=source_message(source))
 
+    async def ResetSourceHealth(
+        self, request: scraper_pb2.ResetSourceHealthRequest, context: Context
+    ) -> scraper_pb2.ResetSourceHealthResponse:
+        source = await self._sources.reset_health(current_principal(), request.source_id)
+        return scraper_pb2.ResetSourceHealthResponse(source=source_message(source))
+
 
 class CrawlJobServicer(scraper_pb2_grpc.CrawlJobServiceServicer):
     def __init__(self, crawls: Crawls) -> None:

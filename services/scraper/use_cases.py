@@ -18,6 +18,7 @@ from services.scraper.domain import (
     SOURCE_ID_PREFIX,
     CrawlJob,
     Creator,
+    Health,
     JobState,
     Source,
     SourceDraft,
@@ -38,7 +39,21 @@ class JobQueue(Protocol):
 
 
 class CompetitorLookup(Protocol):
+    """The competitor service as sources use it (services.scraper.upstream.CompetitorUpstream)."""
+
     async def competitor(self, principal: Principal, competitor_id: str) -> object: ...
+
+    async def report_health(
+        self,
+        principal: Principal,
+        *,
+        competitor_id: str,
+        source_id: str,
+        source_name: str,
+        broken: bool,
+        reason: str,
+        when: datetime,
+    ) -> None: ...
 
 
 def acting_principal(organization_id: str, creator: Creator) -> Principal:
@@ -57,6 +72,7 @@ class Sources:
     ) -> None:
         self._sources = repositories.sources
         self._jobs = repositories.jobs
+        self._health = repositories.health
         self._competitors = competitors
         self._clock = clock
         self._ids = ids
@@ -142,6 +158,26 @@ class Sources:
         if latest and latest[0].state.active:
             raise FailedPrecondition("a crawl of this source is queued or running; cancel it first")
         await self._sources.delete(principal.organization_id, source.id)
+
+    async def reset_health(self, principal: Principal, source_id: str) -> Source:
+        """Accept the shop's pages as they are now: forget what health learned, and clear the broken flag."""
+        principal.require(Role.ANALYST)
+        before = await self.get(principal, source_id)
+        now = self._clock()
+        after = replace(before, health=Health.UNKNOWN, health_reason="", update_time=now, revision=before.revision + 1)
+        await self._sources.update(before, after)
+        await self._health.forget(before.id)
+        if before.health is Health.BROKEN:
+            await self._competitors.report_health(
+                principal,
+                competitor_id=before.competitor_id,
+                source_id=before.id,
+                source_name=before.name,
+                broken=False,
+                reason="",
+                when=now,
+            )
+        return after
 
     async def resume(self, principal: Principal, source_id: str) -> Source:
         principal.require(Role.ANALYST)

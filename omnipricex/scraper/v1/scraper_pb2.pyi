@@ -493,6 +493,45 @@ class ResumeSourceResponse(_message.Message):
 Global___ResumeSourceResponse: _TypeAlias = ResumeSourceResponse  # noqa: Y015
 
 @_typing.final
+class ResetSourceHealthRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_ID_FIELD_NUMBER: _builtins.int
+    source_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        source_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source_id", b"source_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetSourceHealthRequest: _TypeAlias = ResetSourceHealthRequest  # noqa: Y015
+
+@_typing.final
+class ResetSourceHealthResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def source(self) -> Global___Source: ...
+    def __init__(
+        self,
+        *,
+        source: Global___Source | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetSourceHealthResponse: _TypeAlias = ResetSourceHealthResponse  # noqa: Y015
+
+@_typing.final
 class CrawlProgress(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

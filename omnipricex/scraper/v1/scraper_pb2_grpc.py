@@ -64,6 +64,11 @@ class SourceServiceStub:
                 request_serializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResumeSourceRequest.SerializeToString,
                 response_deserializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResumeSourceResponse.FromString,
                 _registered_method=True)
+        self.ResetSourceHealth = channel.unary_unary(
+                '/omnipricex.scraper.v1.SourceService/ResetSourceHealth',
+                request_serializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResetSourceHealthRequest.SerializeToString,
+                response_deserializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResetSourceHealthResponse.FromString,
+                _registered_method=True)
 
 
 class SourceServiceServicer:
@@ -108,6 +113,15 @@ class SourceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetSourceHealth(self, request, context):
+        """Accepts the shop's pages as they are now (after a redesign, or a real change of currency): forgets
+        the source's learned extraction baseline and page memory, marks its health unknown until the next
+        crawl, and resolves its extraction-broken alert. Observations already quarantined stay quarantined.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SourceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +154,11 @@ def add_SourceServiceServicer_to_server(servicer, server):
                     servicer.ResumeSource,
                     request_deserializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResumeSourceRequest.FromString,
                     response_serializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResumeSourceResponse.SerializeToString,
+            ),
+            'ResetSourceHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetSourceHealth,
+                    request_deserializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResetSourceHealthRequest.FromString,
+                    response_serializer=omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResetSourceHealthResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -304,6 +323,33 @@ class SourceService:
             '/omnipricex.scraper.v1.SourceService/ResumeSource',
             omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResumeSourceRequest.SerializeToString,
             omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResumeSourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetSourceHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnipricex.scraper.v1.SourceService/ResetSourceHealth',
+            omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResetSourceHealthRequest.SerializeToString,
+            omnipricex_dot_scraper_dot_v1_dot_scraper__pb2.ResetSourceHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,11 @@ class SourceServiceStub:
     """Refused while a crawl of the source is queued or running."""
     ResumeSource: _grpc.UnaryUnaryMultiCallable[_scraper_pb2.ResumeSourceRequest, _scraper_pb2.ResumeSourceResponse]
     """Closes the circuit breaker: the source is crawled again on schedule."""
+    ResetSourceHealth: _grpc.UnaryUnaryMultiCallable[_scraper_pb2.ResetSourceHealthRequest, _scraper_pb2.ResetSourceHealthResponse]
+    """Accepts the shop's pages as they are now (after a redesign, or a real change of currency): forgets
+    the source's learned extraction baseline and page memory, marks its health unknown until the next
+    crawl, and resolves its extraction-broken alert. Observations already quarantined stay quarantined.
+    """
 
 @_typing.type_check_only
 class SourceServiceAsyncStub(SourceServiceStub):
@@ -53,6 +58,11 @@ class SourceServiceAsyncStub(SourceServiceStub):
     """Refused while a crawl of the source is queued or running."""
     ResumeSource: _aio.UnaryUnaryMultiCallable[_scraper_pb2.ResumeSourceRequest, _scraper_pb2.ResumeSourceResponse]  # type: ignore[assignment]
     """Closes the circuit breaker: the source is crawled again on schedule."""
+    ResetSourceHealth: _aio.UnaryUnaryMultiCallable[_scraper_pb2.ResetSourceHealthRequest, _scraper_pb2.ResetSourceHealthResponse]  # type: ignore[assignment]
+    """Accepts the shop's pages as they are now (after a redesign, or a real change of currency): forgets
+    the source's learned extraction baseline and page memory, marks its health unknown until the next
+    crawl, and resolves its extraction-broken alert. Observations already quarantined stay quarantined.
+    """
 
 class SourceServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -99,6 +109,17 @@ class SourceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_scraper_pb2.ResumeSourceResponse, _abc.Awaitable[_scraper_pb2.ResumeSourceResponse]]:
         """Closes the circuit breaker: the source is crawled again on schedule."""
+
+    @_abc_1.abstractmethod
+    def ResetSourceHealth(
+        self,
+        request: _scraper_pb2.ResetSourceHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scraper_pb2.ResetSourceHealthResponse, _abc.Awaitable[_scraper_pb2.ResetSourceHealthResponse]]:
+        """Accepts the shop's pages as they are now (after a redesign, or a real change of currency): forgets
+        the source's learned extraction baseline and page memory, marks its health unknown until the next
+        crawl, and resolves its extraction-broken alert. Observations already quarantined stay quarantined.
+        """
 
 def add_SourceServiceServicer_to_server(servicer: SourceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

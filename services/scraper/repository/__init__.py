@@ -103,6 +103,10 @@ class HealthRepository(Protocol):
 
     async def save_profile(self, source_id: str, profile: Mapping[str, Any]) -> None: ...
 
+    async def forget(self, source_id: str) -> None:
+        """Drop the source's page memory and profile: its next crawl learns from scratch."""
+        ...
+
 
 @dataclass
 class Repositories:

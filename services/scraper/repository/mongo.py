@@ -271,6 +271,10 @@ class MongoHealth:
     async def save_profile(self, source_id: str, profile: Mapping[str, Any]) -> None:
         await self._profiles.update_one({"_id": source_id}, {"$set": {"profile": dict(profile)}}, upsert=True)
 
+    async def forget(self, source_id: str) -> None:
+        await self._memory.delete_many({"source_id": source_id})
+        await self._profiles.delete_one({"_id": source_id})
+
 
 async def open_mongo_repositories(
     database: MongoDatabase, *, close: Callable[[], Awaitable[None]] | None = None

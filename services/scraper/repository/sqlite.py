@@ -421,6 +421,13 @@ class SqliteHealth:
 
         await self._db.write(write)
 
+    async def forget(self, source_id: str) -> None:
+        def write(connection: sqlite3.Connection) -> None:
+            connection.execute("DELETE FROM page_memory WHERE source_id = ?", (source_id,))
+            connection.execute("DELETE FROM health_profiles WHERE source_id = ?", (source_id,))
+
+        await self._db.write(write)
+
 
 async def open_sqlite_repositories(path: Path) -> Repositories:
     db = SqliteDatabase(path, SCHEMA)

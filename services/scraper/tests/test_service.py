@@ -16,6 +16,7 @@ from services.scraper.domain import (
     CrawlJob,
     Creator,
     Extraction,
+    Health,
     JobState,
     Progress,
     Source,
@@ -59,11 +60,25 @@ class KnownCompetitors:
 
     def __init__(self, *ids: str) -> None:
         self.ids = set(ids)
+        self.health_reports: list[tuple[str, bool]] = []
 
     async def competitor(self, principal: Principal, competitor_id: str) -> object:
         if competitor_id not in self.ids:
             raise InvalidArgument(f"competitor {competitor_id!r} does not exist", field="competitor_id")
         return competitor_id
+
+    async def report_health(
+        self,
+        principal: Principal,
+        *,
+        competitor_id: str,
+        source_id: str,
+        source_name: str,
+        broken: bool,
+        reason: str,
+        when: datetime,
+    ) -> None:
+        self.health_reports.append((source_id, broken))
 
 
 class RecordingQueue:
@@ -220,11 +235,16 @@ async def test_stale_jobs_are_old_queued_ones_and_ended_leases(repositories: Rep
 async def test_health_memory_and_profile(repositories: Repositories) -> None:
     await repositories.health.remember("src_1", {"https://s/p/1": {"price_minor": 100}, "https://s/p/2": {"x": 1}})
     await repositories.health.remember("src_1", {"https://s/p/1": {"price_minor": 120}})
+    await repositories.health.remember("src_2", {"https://s/p/1": {"price_minor": 7}})
     found = await repositories.health.memories("src_1", ["https://s/p/1", "https://s/p/9"])
     assert found == {"https://s/p/1": {"price_minor": 120}}
     assert await repositories.health.profile("src_1") is None
     await repositories.health.save_profile("src_1", {"state": {"broken": True}})
     assert await repositories.health.profile("src_1") == {"state": {"broken": True}}
+    await repositories.health.forget("src_1")
+    assert await repositories.health.memories("src_1", ["https://s/p/1"]) == {}
+    assert await repositories.health.profile("src_1") is None
+    assert await repositories.health.memories("src_2", ["https://s/p/1"]) == {"https://s/p/1": {"price_minor": 7}}
 
 
 # --- use cases (SQLite) -----------------------------------------------------------------------------------
@@ -243,8 +263,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sources(sqlite_repositories: Repositories, clock: Clock) -> Sources:
-    return Sources(sqlite_repositories, KnownCompetitors("cmp_1"), clock=clock, ids=Ids())
+def competitors() -> KnownCompetitors:
+    return KnownCompetitors("cmp_1")
+
+
+@pytest.fixture
+def sources(sqlite_repositories: Repositories, competitors: KnownCompetitors, clock: Clock) -> Sources:
+    return Sources(sqlite_repositories, competitors, clock=clock, ids=Ids())
 
 
 @pytest.fixture
@@ -339,6 +364,25 @@ async def test_a_paused_source_refuses_crawls_until_resumed(
     resumed_source = await sources.resume(principal(), created.id)
     assert not resumed_source.paused
     assert (await crawls.start(principal(), created.id)).state is JobState.QUEUED
+
+
+async def test_resetting_health_forgets_what_was_learned_and_clears_the_alert(
+    sources: Sources, sqlite_repositories: Repositories, competitors: KnownCompetitors
+) -> None:
+    created = await sources.create(principal(), draft())
+    broken = replace(created, health=Health.BROKEN, health_reason="prices vanished", revision=created.revision + 1)
+    await sqlite_repositories.sources.update(created, broken)
+    await sqlite_repositories.health.remember(created.id, {"https://shop.example/p/1": {"price_minor": 100}})
+    await sqlite_repositories.health.save_profile(created.id, {"state": {"broken": True}})
+    with pytest.raises(PermissionDenied):
+        await sources.reset_health(principal(Role.VIEWER), created.id)
+    reset = await sources.reset_health(principal(), created.id)
+    assert (reset.health, reset.health_reason) == (Health.UNKNOWN, "")
+    assert await sqlite_repositories.health.profile(created.id) is None
+    assert await sqlite_repositories.health.memories(created.id, ["https://shop.example/p/1"]) == {}
+    assert competitors.health_reports == [(created.id, False)]
+    await sources.reset_health(principal(), created.id)
+    assert competitors.health_reports == [(created.id, False)], "a source that was not broken has no alert to clear"
 
 
 def test_the_breaker_doubles_its_pause_each_time_it_opens_in_a_row() -> None:
