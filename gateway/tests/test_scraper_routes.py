@@ -136,7 +136,7 @@ async def test_sources_are_created_read_listed_patched_and_deleted(mesh: Mesh, c
 @pytest.mark.parametrize(
     ("fields", "field", "words"),
     [
-        ({"start_urls": ["file:///shop/prices.html"]}, "start_urls[0]", "scheme 'file'"),
+        ({"start_urls": ["file://shop.example/prices.html"]}, "start_urls[0]", "scheme 'file'"),
         ({"start_urls": [LISTING, "gopher://shop-one.example/1"]}, "start_urls[1]", "scheme 'gopher'"),
         ({"start_urls": ["http://"]}, "start_urls[0]", "no host"),
         ({"start_urls": ["shop-one.example/c/kettles"]}, "start_urls[0]", "not an absolute URL"),

@@ -282,7 +282,7 @@ async def test_a_batch_with_a_bad_product_writes_nothing_and_says_why(setup: Set
     result = await setup.run(
         crawled("known", 0, 3999),
         crawled("new", gtin="4006381333931"),
-        SightingDraft(url="file:///shop/prices.html", fetch_time=START),
+        SightingDraft(url="file://shop.example/prices.html", fetch_time=START),
         crawled("no-time", fetch_time=None),
         crawled("new"),
         crawled("no-method", extraction_method=None),
@@ -304,7 +304,7 @@ async def test_a_batch_with_a_bad_product_writes_nothing_and_says_why(setup: Set
         (10, "category_id"),
     ]
     assert "first at row 1" in result.errors[2].message
-    assert result.errors[0].key == "file:///shop/prices.html"
+    assert result.errors[0].key == "file://shop.example/prices.html"
     assert list(await setup.offers()) == ["known"]
     assert await setup.review_items() == {}
     assert (setup.sink.prices, setup.sink.new_products) == ([], [])

@@ -113,7 +113,7 @@ def test_redirects_and_start_urls_to_forbidden_addresses_are_refused_and_nothing
     direct = dict(forbidden.values())
     schemes = {
         f"gopher://127.0.0.1:{v4.port}/": "URL scheme 'gopher' is not allowed",
-        "file:///omnipricex-no-such-file": "URL scheme 'file' is not allowed",
+        "file://shop.example/no-such-file": "URL scheme 'file' is not allowed",
     }
     urls = [*redirecting, f"{shop.origin}/go/home", *direct, *schemes]
 

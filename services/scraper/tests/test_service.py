@@ -285,7 +285,7 @@ def crawls(sqlite_repositories: Repositories, queue: RecordingQueue, clock: Cloc
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"start_urls": ("file:///shop/prices.html",)}, "start_urls[0]"),
+        ({"start_urls": ("file://shop.example/prices.html",)}, "start_urls[0]"),
         ({"start_urls": ("gopher://shop.example/1",)}, "start_urls[0]"),
         ({"start_urls": ("http//missing-colon",)}, "start_urls[0]"),
         ({"start_urls": ()}, "start_urls"),
