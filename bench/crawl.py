@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -273,12 +272,6 @@ def measure(name: str, command: list[str], expected: int, is_page: Any) -> Run:
     return Run(name, pages - 1, last_cpu - first_cpu, last_wall - first_wall)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _is_product_line(line: bytes) -> bool:
     return line.startswith(b'{"kind":"page","outcome":"product"')
 
@@ -299,9 +292,10 @@ def main() -> None:
         bare(args.bare or args.bare_price, reads_price=bool(args.bare_price))
         return
 
+    from runtime.testing.mesh import free_port
     from services.scraper.crawl.contract import CrawlSpec, SourceKind
 
-    port = _free_port()
+    port = free_port()
     shop = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port), "--pages", str(args.pages)], stdout=subprocess.PIPE
     )

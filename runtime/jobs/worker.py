@@ -10,6 +10,7 @@ consumer's sweep (runtime.jobs.sqlite_broker).
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,11 @@ def worker_argv(app: JobApp, *, queues: Sequence[str] = (), concurrency: int = 1
         "--without-heartbeat",
         f"--loglevel={app.settings.log_level}",
     ]
+
+
+def worker_identity() -> str:
+    """Who holds a job's lease: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_worker(app: JobApp, *, queues: Sequence[str] = (), concurrency: int = 1) -> None:

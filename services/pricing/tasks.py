@@ -8,8 +8,6 @@ at-least-once delivery, redelivery after a killed worker and the sweeper's re-qu
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -18,6 +16,7 @@ from celery.schedules import crontab
 
 from runtime.clock import utcnow
 from runtime.jobs.app import JobApp, create_job_app
+from runtime.jobs.worker import worker_identity
 from runtime.logging import get_logger
 from runtime.settings import Settings, get_settings
 from services.pricing.domain.records import JobKind
@@ -47,10 +46,6 @@ app.conf.beat_schedule = {
     "advance-price-experiments": {"task": ADVANCE_EXPERIMENTS, "schedule": crontab(minute=5)},
     "dispatch-reprice-schedules": {"task": DISPATCH_SCHEDULES, "schedule": DISPATCH_SECONDS},
 }
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _with_services(work: Callable[[Repositories, Upstream, Settings], Awaitable[T]]) -> T:
@@ -84,9 +79,9 @@ def execute_job(kind: str, organization_id: str, run_id: str) -> str:
         executor: RepriceExecutor | RefitExecutor
         lease = timedelta(seconds=settings.job_lease_seconds)
         if JobKind(kind) is JobKind.REFIT:
-            executor = RefitExecutor(repositories, upstream, worker_id=worker_id(), lease=lease)
+            executor = RefitExecutor(repositories, upstream, worker_id=worker_identity(), lease=lease)
         else:
-            executor = RepriceExecutor(repositories, upstream, worker_id=worker_id(), lease=lease)
+            executor = RepriceExecutor(repositories, upstream, worker_id=worker_identity(), lease=lease)
         result = await executor.execute(organization_id, run_id)
         outcome = "not mine" if result is None else result.state.value
         _log.info("job done", kind=kind, run_id=run_id, outcome=outcome)

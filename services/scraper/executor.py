@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -413,7 +412,3 @@ def _crawled(record: PageRecord, category_id: str, quarantine_reason: str) -> cr
     if offer.in_stock is not None:
         product.in_stock = offer.in_stock
     return product
-
-
-def worker_identity() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}"

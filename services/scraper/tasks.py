@@ -12,9 +12,10 @@ from datetime import timedelta
 from typing import TypeVar
 
 from runtime.jobs.app import JobApp, create_job_app
+from runtime.jobs.worker import worker_identity
 from runtime.logging import get_logger
 from runtime.settings import Settings, get_settings
-from services.scraper.executor import CrawlExecutor, worker_identity
+from services.scraper.executor import CrawlExecutor
 from services.scraper.repository import Repositories
 from services.scraper.repository.opening import open_repositories
 from services.scraper.upstream import CompetitorUpstream

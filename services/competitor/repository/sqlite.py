@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from runtime.errors import AlreadyExists, Conflict, FailedPrecondition
 from runtime.money import Money
-from runtime.storage.sqlite import SqliteDatabase
+from runtime.storage.sqlite import SqliteDatabase, epoch_ms, from_epoch_ms
 from services.competitor.domain import (
     Competitor,
     ExtractionMethod,
@@ -187,11 +187,9 @@ _UPDATE_REVIEW = (
     "WHERE organization_id = ? AND id = ? AND revision = ?"
 )
 _MARKET_COLUMNS = "sku, competitor_id, id, usable_currency, usable_price_minor, usable_in_stock, usable_seen_time"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Looking members up by value through the Enum class costs more than the rest of a row's conversion.
 _EXTRACTION_METHODS = {method.value: method for method in ExtractionMethod}
 _MATCH_METHODS = {method.value: method for method in MatchMethod}
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 class SqliteCompetitorRepository:
@@ -252,7 +250,7 @@ class SqliteCompetitorRepository:
                     after.website,
                     after.default_currency,
                     after.revision,
-                    _ms(after.update_time),
+                    epoch_ms(after.update_time),
                     after.organization_id,
                     after.id,
                     before.revision,
@@ -422,7 +420,7 @@ class SqliteObservationRepository:
                 row = connection.execute(
                     f"{_SELECT_OBSERVATION} WHERE offer_id = ? AND observe_time <= ? "
                     "ORDER BY observe_time DESC LIMIT 1",
-                    (offer_id, _ms(moment)),
+                    (offer_id, epoch_ms(moment)),
                 ).fetchone()
                 if row is not None:
                     found[offer_id, moment] = _observation(row)
@@ -463,7 +461,7 @@ class SqliteObservationRepository:
         for clause, bound in (("observe_time >= ?", start), ("observe_time < ?", end), ("observe_time < ?", before)):
             if bound is not None:
                 clauses.append(clause)
-                params.append(_ms(bound))
+                params.append(epoch_ms(bound))
         sql = f"{_SELECT_OBSERVATION} WHERE {' AND '.join(clauses)} ORDER BY observe_time DESC LIMIT ?"
         params.append(limit)
 
@@ -619,16 +617,6 @@ async def open_sqlite_repositories(path: Path) -> Repositories:
 # --- rows -----------------------------------------------------------------------------------------
 
 
-def _ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MILLISECOND
-
-
-def _time(milliseconds: int) -> datetime:
-    # Exact: a double holds any millisecond of the next centuries to well under a microsecond, which
-    # fromtimestamp rounds to; it is twice as fast as adding a timedelta, and this runs per row.
-    return datetime.fromtimestamp(milliseconds / 1000, UTC)
-
-
 def _competitor_row(competitor: Competitor) -> tuple[Any, ...]:
     return (
         competitor.organization_id,
@@ -638,8 +626,8 @@ def _competitor_row(competitor: Competitor) -> tuple[Any, ...]:
         competitor.website,
         competitor.default_currency,
         competitor.revision,
-        _ms(competitor.create_time),
-        _ms(competitor.update_time),
+        epoch_ms(competitor.create_time),
+        epoch_ms(competitor.update_time),
     )
 
 
@@ -651,8 +639,8 @@ def _competitor(row: Sequence[Any]) -> Competitor:
         website=row[4],
         default_currency=row[5],
         revision=row[6],
-        create_time=_time(row[7]),
-        update_time=_time(row[8]),
+        create_time=from_epoch_ms(row[7]),
+        update_time=from_epoch_ms(row[8]),
     )
 
 
@@ -667,8 +655,8 @@ def _offer_row(offer: Offer) -> tuple[Any, ...]:
         int(offer.match_method),
         offer.match_confidence,
         offer.revision,
-        _ms(offer.create_time),
-        _ms(offer.update_time),
+        epoch_ms(offer.create_time),
+        epoch_ms(offer.update_time),
     )
 
 
@@ -679,7 +667,7 @@ def _offer_update(before: Offer, after: Offer) -> tuple[Any, ...]:
         int(after.match_method),
         after.match_confidence,
         after.revision,
-        _ms(after.update_time),
+        epoch_ms(after.update_time),
         after.organization_id,
         after.id,
         before.revision,
@@ -697,15 +685,15 @@ def _offer(row: Sequence[Any]) -> Offer:
         match_method=_MATCH_METHODS[row[6]],
         match_confidence=row[7],
         revision=row[8],
-        create_time=_time(row[9]),
-        update_time=_time(row[10]),
+        create_time=from_epoch_ms(row[9]),
+        update_time=from_epoch_ms(row[10]),
     )
 
 
 def _observation_row(observation: Observation) -> tuple[Any, ...]:
     return (
         observation.offer_id,
-        _ms(observation.observe_time),
+        epoch_ms(observation.observe_time),
         observation.price.currency,
         observation.price.amount_minor,
         observation.in_stock,
@@ -719,7 +707,7 @@ def _observation_row(observation: Observation) -> tuple[Any, ...]:
 def _observation(row: Sequence[Any]) -> Observation:
     return Observation(
         offer_id=row[0],
-        observe_time=_time(row[1]),
+        observe_time=from_epoch_ms(row[1]),
         price=Money(row[3], row[2]),
         in_stock=bool(row[4]),
         extraction_method=_EXTRACTION_METHODS[row[5]],
@@ -736,7 +724,7 @@ def _track(row: Sequence[Any]) -> Track:
     if row[2] is not None:
         first = Observation(
             row[0],
-            _time(row[2]),
+            from_epoch_ms(row[2]),
             Money(row[4], row[3]),
             bool(row[5]),
             _EXTRACTION_METHODS[row[6]],
@@ -744,14 +732,14 @@ def _track(row: Sequence[Any]) -> Track:
             bool(row[8]),
             row[9],
         )
-        run = Run(first, first.observe_time if row[10] == row[2] else _time(row[10]))
+        run = Run(first, first.observe_time if row[10] == row[2] else from_epoch_ms(row[10]))
     usable = None
     if row[11] is not None:
         if run is not None and row[12] == row[4] and row[11] == row[3]:
             price = run.first.price
         else:
             price = Money(row[12], row[11])
-        seen_time = run.last_seen if run is not None and row[14] == row[10] else _time(row[14])
+        seen_time = run.last_seen if run is not None and row[14] == row[10] else from_epoch_ms(row[14])
         usable = UsablePrice(price, bool(row[13]), seen_time)
     return Track(row[0], row[1], run, usable, row[15])
 
@@ -765,8 +753,8 @@ def _track_update(organization_id: str, change: TrackChange) -> tuple[Any, ...]:
         run_columns: tuple[Any, ...] = (None,) * 9
     else:
         first = run.first
-        start = _ms(first.observe_time)
-        last_seen = start if run.last_seen == first.observe_time else _ms(run.last_seen)
+        start = epoch_ms(first.observe_time)
+        last_seen = start if run.last_seen == first.observe_time else epoch_ms(run.last_seen)
         run_columns = (
             start,
             first.price.currency,
@@ -781,7 +769,7 @@ def _track_update(organization_id: str, change: TrackChange) -> tuple[Any, ...]:
     if usable is None:
         usable_columns: tuple[Any, ...] = (None,) * 4
     else:
-        seen = last_seen if run is not None and usable.seen_time == run.last_seen else _ms(usable.seen_time)
+        seen = last_seen if run is not None and usable.seen_time == run.last_seen else epoch_ms(usable.seen_time)
         usable_columns = (usable.price.currency, usable.price.amount_minor, usable.in_stock, seen)
     return (*run_columns, *usable_columns, after.revision, organization_id, after.offer_id, change.before.revision)
 
@@ -797,19 +785,19 @@ def _touch(organization_id: str, change: TrackChange) -> tuple[Any, ...] | None:
             return None
     elif old is None or new.price != old.price or new.in_stock != old.in_stock:
         return None
-    last_seen = _ms(after.run.last_seen)
+    last_seen = epoch_ms(after.run.last_seen)
     if new is None:
         seen = None
     elif new.seen_time == after.run.last_seen:
         # Mostly the sighting that moved the run moved the usable price too.
         seen = last_seen
     else:
-        seen = _ms(new.seen_time)
+        seen = epoch_ms(new.seen_time)
     return (last_seen, seen, after.revision, organization_id, after.offer_id, before.revision)
 
 
 def _market_entry(row: Sequence[Any]) -> MarketEntry:
-    usable = None if row[3] is None else UsablePrice(Money(row[4], row[3]), bool(row[5]), _time(row[6]))
+    usable = None if row[3] is None else UsablePrice(Money(row[4], row[3]), bool(row[5]), from_epoch_ms(row[6]))
     return MarketEntry(sku=row[0], competitor_id=row[1], offer_id=row[2], usable=usable)
 
 
@@ -822,7 +810,7 @@ def _review_fields(item: ReviewItem) -> tuple[Any, ...]:
     sighting = item.sighting
     price = sighting.price
     return (
-        _ms(sighting.fetch_time),
+        epoch_ms(sighting.fetch_time),
         sighting.title,
         sighting.brand,
         sighting.gtin,
@@ -844,8 +832,8 @@ def _review_fields(item: ReviewItem) -> tuple[Any, ...]:
         item.sku,
         item.offer_id,
         item.revision,
-        _ms(item.create_time),
-        _ms(item.update_time),
+        epoch_ms(item.create_time),
+        epoch_ms(item.update_time),
     )
 
 
@@ -858,7 +846,7 @@ def _review_update(before: ReviewItem, after: ReviewItem) -> tuple[Any, ...]:
 def _review_item(row: Sequence[Any]) -> ReviewItem:
     sighting = Sighting(
         url=row[3],
-        fetch_time=_time(row[4]),
+        fetch_time=from_epoch_ms(row[4]),
         title=row[5],
         brand=row[6],
         gtin=row[7],
@@ -888,6 +876,6 @@ def _review_item(row: Sequence[Any]) -> ReviewItem:
         sku=row[23],
         offer_id=row[24],
         revision=row[25],
-        create_time=_time(row[26]),
-        update_time=_time(row[27]),
+        create_time=from_epoch_ms(row[26]),
+        update_time=from_epoch_ms(row[27]),
     )

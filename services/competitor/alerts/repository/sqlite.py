@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from runtime.errors import Conflict
 from runtime.money import Money
-from runtime.storage.sqlite import SqliteDatabase
+from runtime.storage.sqlite import SqliteDatabase, epoch_ms, from_epoch_ms
 from services.competitor.alerts.domain import (
     Alert,
     AlertChange,
@@ -153,8 +153,6 @@ _DELIVERY_COLUMNS = (
     "create_time, finish_time"
 )
 _INSERT_DELIVERY = f"INSERT OR IGNORE INTO webhook_deliveries ({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * 12)})"  # noqa: S608
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 class SqliteRuleRepository:
@@ -308,14 +306,14 @@ class SqliteAlertRepository:
                 "WHERE organization_id = ? AND offer_id IN (SELECT value FROM json_each(?))",
                 (organization_id, wanted),
             )
-            return {row[0]: Baseline(row[0], Money(row[2], row[1]), _time(row[3])) for row in rows}
+            return {row[0]: Baseline(row[0], Money(row[2], row[1]), from_epoch_ms(row[3])) for row in rows}
 
         return await self._db.read(run)
 
     async def record(self, organization_id: str, changes: Sequence[AlertChange], baselines: Sequence[Baseline]) -> None:
         events = [event for change in changes for event in change.events]
         baseline_rows = [
-            (organization_id, b.offer_id, b.price.currency, b.price.amount_minor, _ms(b.observe_time))
+            (organization_id, b.offer_id, b.price.currency, b.price.amount_minor, epoch_ms(b.observe_time))
             for b in baselines
         ]
 
@@ -497,7 +495,7 @@ class SqliteDeliveryRepository:
         return 0
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
-        moment, until = _ms(now), _ms(now + lease)
+        moment, until = epoch_ms(now), epoch_ms(now + lease)
 
         def run(connection: sqlite3.Connection) -> list[Delivery]:
             rows = connection.execute(
@@ -516,7 +514,7 @@ class SqliteDeliveryRepository:
         return await self._db.write(run)
 
     async def next_due(self, now: datetime) -> datetime | None:
-        moment = _ms(now)
+        moment = epoch_ms(now)
 
         def run(connection: sqlite3.Connection) -> datetime | None:
             row = connection.execute(
@@ -525,7 +523,7 @@ class SqliteDeliveryRepository:
                 (moment,),
             )
             value = row.fetchone()[0]
-            return None if value is None else _time(value)
+            return None if value is None else from_epoch_ms(value)
 
         return await self._db.read(run)
 
@@ -563,20 +561,12 @@ async def open_sqlite_alert_store(path: Path) -> AlertStore:
 # --- rows -----------------------------------------------------------------------------------------
 
 
-def _ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MILLISECOND
-
-
 def _ms_or_none(moment: datetime | None) -> int | None:
-    return None if moment is None else _ms(moment)
-
-
-def _time(milliseconds: int) -> datetime:
-    return _EPOCH + milliseconds * _MILLISECOND
+    return None if moment is None else epoch_ms(moment)
 
 
 def _time_or_none(milliseconds: int | None) -> datetime | None:
-    return None if milliseconds is None else _time(milliseconds)
+    return None if milliseconds is None else from_epoch_ms(milliseconds)
 
 
 def _money_or_none(currency: str | None, minor: int | None) -> Money | None:
@@ -596,8 +586,8 @@ def _rule_row(rule: AlertRule) -> tuple[Any, ...]:
         rule.category_id,
         rule.enabled,
         rule.revision,
-        _ms(rule.create_time),
-        _ms(rule.update_time),
+        epoch_ms(rule.create_time),
+        epoch_ms(rule.update_time),
     )
 
 
@@ -614,8 +604,8 @@ def _rule(row: Sequence[Any]) -> AlertRule:
         category_id=row[8],
         enabled=bool(row[9]),
         revision=row[10],
-        create_time=_time(row[11]),
-        update_time=_time(row[12]),
+        create_time=from_epoch_ms(row[11]),
+        update_time=from_epoch_ms(row[12]),
     )
 
 
@@ -639,11 +629,11 @@ def _alert_row(alert: Alert) -> tuple[Any, ...]:
         None if price is None else price.amount_minor,
         None if reference is None else reference.currency,
         None if reference is None else reference.amount_minor,
-        _ms(alert.first_seen),
-        _ms(alert.last_seen),
+        epoch_ms(alert.first_seen),
+        epoch_ms(alert.last_seen),
         _ms_or_none(alert.resolve_time),
         alert.occurrences,
-        _ms(alert.checked_time),
+        epoch_ms(alert.checked_time),
         None if alert.notified_state is None else int(alert.notified_state),
         _ms_or_none(alert.notify_time),
         alert.revision,
@@ -667,11 +657,11 @@ def _alert(row: Sequence[Any]) -> Alert:
         message=row[12],
         price=_money_or_none(row[13], row[14]),
         reference_price=_money_or_none(row[15], row[16]),
-        first_seen=_time(row[17]),
-        last_seen=_time(row[18]),
+        first_seen=from_epoch_ms(row[17]),
+        last_seen=from_epoch_ms(row[18]),
         resolve_time=_time_or_none(row[19]),
         occurrences=row[20],
-        checked_time=_time(row[21]),
+        checked_time=from_epoch_ms(row[21]),
         notified_state=None if row[22] is None else AlertState(row[22]),
         notify_time=_time_or_none(row[23]),
         revision=row[24],
@@ -689,8 +679,8 @@ def _webhook_row(webhook: Webhook) -> tuple[Any, ...]:
         json.dumps([int(event) for event in webhook.event_types]),
         webhook.active,
         webhook.revision,
-        _ms(webhook.create_time),
-        _ms(webhook.update_time),
+        epoch_ms(webhook.create_time),
+        epoch_ms(webhook.update_time),
     )
 
 
@@ -705,13 +695,13 @@ def _webhook(row: Sequence[Any]) -> Webhook:
         event_types=tuple(EventType(event) for event in json.loads(row[6])),
         active=bool(row[7]),
         revision=row[8],
-        create_time=_time(row[9]),
-        update_time=_time(row[10]),
+        create_time=from_epoch_ms(row[9]),
+        update_time=from_epoch_ms(row[10]),
     )
 
 
 def _attempts_text(attempts: Sequence[DeliveryAttempt]) -> str:
-    return json.dumps([[_ms(a.time), a.status_code, a.error, a.duration_ms] for a in attempts], ensure_ascii=False)
+    return json.dumps([[epoch_ms(a.time), a.status_code, a.error, a.duration_ms] for a in attempts], ensure_ascii=False)
 
 
 def _delivery_row(delivery: Delivery) -> tuple[Any, ...]:
@@ -726,7 +716,7 @@ def _delivery_row(delivery: Delivery) -> tuple[Any, ...]:
         int(delivery.state),
         _attempts_text(delivery.attempts),
         _ms_or_none(delivery.next_attempt_time),
-        _ms(delivery.create_time),
+        epoch_ms(delivery.create_time),
         _ms_or_none(delivery.finish_time),
     )
 
@@ -742,10 +732,10 @@ def _delivery(row: Sequence[Any]) -> Delivery:
         body=row[6],
         state=DeliveryState(row[7]),
         attempts=tuple(
-            DeliveryAttempt(_time(time), status, error, duration)
+            DeliveryAttempt(from_epoch_ms(time), status, error, duration)
             for time, status, error, duration in json.loads(row[8])
         ),
         next_attempt_time=_time_or_none(row[9]),
-        create_time=_time(row[10]),
+        create_time=from_epoch_ms(row[10]),
         finish_time=_time_or_none(row[11]),
     )
